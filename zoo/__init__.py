@@ -1,0 +1,27 @@
+"""aezoo: a Keras 3 model zoo of autoencoders.
+
+Example:
+    >>> import zoo
+    >>> zoo.list_models()[:3]
+    ['ae_conv', 'ae_dense', 'contractive_dense']
+    >>> model = zoo.create_model("vae_conv", input_shape=(28, 28, 1), latent_dim=16)
+"""
+
+from zoo import families as _families  # noqa: F401  (registers the recipes)
+from zoo import layers, losses, regularizers
+from zoo.models import VAE, Autoencoder, ContractiveAutoencoder
+from zoo.registry import create_model, list_models, register_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "VAE",
+    "Autoencoder",
+    "ContractiveAutoencoder",
+    "create_model",
+    "layers",
+    "list_models",
+    "losses",
+    "register_model",
+    "regularizers",
+]

@@ -1,0 +1,106 @@
+"""Argument and data validation shared by builders, models and the CLI.
+
+Every error names the value received and what was expected, so a user can fix
+the call without reading the source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def check_non_negative(name: str, value: float) -> float:
+    """Return ``value`` as a float, or raise if it is negative or not finite."""
+    if not isinstance(value, (int, float, np.floating, np.integer)) or isinstance(value, bool):
+        raise ValueError(f"`{name}` must be a number >= 0. Received: {name}={value!r}")
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"`{name}` must be a finite number >= 0. Received: {name}={value!r}")
+    return float(value)
+
+
+def check_open_unit(name: str, value: float) -> float:
+    """Return ``value`` as a float, or raise unless 0 < value < 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ValueError(f"`{name}` must be a number in (0, 1). Received: {name}={value!r}")
+    if not 0.0 < float(value) < 1.0:
+        raise ValueError(f"`{name}` must be strictly between 0 and 1. Received: {name}={value!r}")
+    return float(value)
+
+
+def check_unit_interval(name: str, value: float) -> float:
+    """Return ``value`` as a float, or raise unless 0 <= value < 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ValueError(f"`{name}` must be a number in [0, 1). Received: {name}={value!r}")
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"`{name}` must be in [0, 1). Received: {name}={value!r}")
+    return float(value)
+
+
+def check_positive_int(name: str, value: int) -> int:
+    """Return ``value`` as an int, or raise unless it is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"`{name}` must be an integer >= 1. Received: {name}={value!r}")
+    return int(value)
+
+
+def check_int_tuple(name: str, value: Sequence[int], allow_empty: bool = True) -> tuple[int, ...]:
+    """Return ``value`` as a tuple of positive ints, or raise."""
+    if isinstance(value, (int, str)) or not isinstance(value, Sequence):
+        raise ValueError(f"`{name}` must be a sequence of integers >= 1. Received: {name}={value!r}")
+    items = tuple(value)
+    if not allow_empty and not items:
+        raise ValueError(f"`{name}` must not be empty. Received: {name}={value!r}")
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (int, np.integer)) or item < 1:
+            raise ValueError(f"`{name}` must contain integers >= 1. Received: {name}={value!r}")
+    return tuple(int(i) for i in items)
+
+
+def check_input_shape(value: Sequence[int]) -> tuple[int, ...]:
+    """Return a per-sample input shape (no batch axis) as a tuple of positive ints."""
+    shape = check_int_tuple("input_shape", value, allow_empty=False)
+    if len(shape) not in (1, 2, 3):
+        raise ValueError(
+            "`input_shape` must be (features,), (height, width) or (height, width, channels), "
+            f"without the batch axis. Received: input_shape={tuple(value)!r}"
+        )
+    return shape
+
+
+def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
+    """Return ``value`` if it is one of ``choices``, or raise listing them."""
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {sorted(choices)}. Received: {name}={value!r}")
+    return value
+
+
+def check_batch(x, expected: Sequence[int | None], what: str) -> None:
+    """Check a batch's rank, per-sample shape and finiteness before it reaches Keras.
+
+    Args:
+        x: An array-like batch with a leading batch axis (numpy, tensor or list).
+        expected: The per-sample shape expected, without the batch axis.
+        what: What the batch is for, used in the message (e.g. ``"encode"``).
+
+    Raises:
+        ValueError: If the shape does not match or the data holds NaN or inf.
+    """
+    shape = tuple(getattr(x, "shape", np.shape(x)))
+    want = tuple(expected)
+    ok = len(shape) == len(want) + 1 and all(
+        w is None or int(s) == int(w) for s, w in zip(shape[1:], want)
+    )
+    if not ok:
+        pretty = "(batch, " + ", ".join("?" if w is None else str(w) for w in want) + ")"
+        raise ValueError(
+            f"{what}: expected data of shape {pretty}. Received: shape={shape}"
+        )
+    raw = getattr(x, "dtype", None)
+    dtype = np.dtype(getattr(raw, "as_numpy_dtype", raw)) if raw is not None else np.asarray(x).dtype
+    if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+        raise ValueError(f"{what}: expected numeric data. Received: dtype={dtype}")
+    if isinstance(x, np.ndarray) and np.issubdtype(dtype, np.floating) and not np.isfinite(x).all():
+        bad = int(np.size(x) - np.isfinite(x).sum())
+        raise ValueError(f"{what}: data contains {bad} NaN or infinite values; clean it first.")
