@@ -53,7 +53,7 @@ def check_conv_input(input_shape: Sequence[int], filters: Sequence[int]) -> tupl
     if len(input_shape) not in (2, 3):
         raise ValueError(
             "The conv backbone needs image inputs (height, width[, channels]). "
-            f"Received: input_shape={tuple(input_shape)}"
+            + f"Received: input_shape={tuple(input_shape)}"
         )
     h, w = input_shape[:2]
     c = input_shape[2] if len(input_shape) == 3 else 1
@@ -61,7 +61,7 @@ def check_conv_input(input_shape: Sequence[int], filters: Sequence[int]) -> tupl
     if h % factor or w % factor:
         raise ValueError(
             f"The conv backbone with {len(filters)} stride-2 layers needs height and width "
-            f"divisible by {factor}. Received: input_shape={tuple(input_shape)}"
+            + f"divisible by {factor}. Received: input_shape={tuple(input_shape)}"
         )
     return h, w, c
 
@@ -90,7 +90,10 @@ def conv_decoder(
     z = keras.Input(shape=(latent_dim,), name="code")
     x = layers.Dense((h // factor) * (w // factor) * filters[-1], activation="relu", name="project")(z)
     x = layers.Reshape((h // factor, w // factor, filters[-1]), name="unflatten")(x)
-    for i, f in enumerate(reversed(filters)):
+    # Each transposed conv outputs the channel count of the encoder stage it mirrors,
+    # which halves the decoder's cost compared with repeating the widest stage.
+    widths = list(reversed(filters))[1:] + [filters[0]]
+    for i, f in enumerate(widths):
         x = layers.Conv2DTranspose(
             f, 3, strides=2, padding="same", activation="relu", name=f"deconv_{i}"
         )(x)

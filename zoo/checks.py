@@ -64,7 +64,7 @@ def check_input_shape(value: Sequence[int]) -> tuple[int, ...]:
     if len(shape) not in (1, 2, 3):
         raise ValueError(
             "`input_shape` must be (features,), (height, width) or (height, width, channels), "
-            f"without the batch axis. Received: input_shape={tuple(value)!r}"
+            + f"without the batch axis. Received: input_shape={tuple(value)!r}"
         )
     return shape
 
@@ -90,7 +90,7 @@ def check_batch(x, expected: Sequence[int | None], what: str) -> None:
     shape = tuple(getattr(x, "shape", np.shape(x)))
     want = tuple(expected)
     ok = len(shape) == len(want) + 1 and all(
-        w is None or int(s) == int(w) for s, w in zip(shape[1:], want)
+        w is None or int(s) == int(w) for s, w in zip(shape[1:], want, strict=True)
     )
     if not ok:
         pretty = "(batch, " + ", ".join("?" if w is None else str(w) for w in want) + ")"

@@ -105,7 +105,7 @@ def _kl_code_activation(code_activation: str) -> str:
     if code_activation != "sigmoid":
         raise ValueError(
             "KL sparsity compares mean activations with a target in (0, 1), so the code "
-            f"needs code_activation='sigmoid'. Received: code_activation={code_activation!r}"
+            + f"needs code_activation='sigmoid'. Received: code_activation={code_activation!r}"
         )
     return code_activation
 

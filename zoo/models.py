@@ -7,6 +7,8 @@ its constructor takes the parts, ``get_config`` lists them again, and a
 
 from __future__ import annotations
 
+import copy
+
 import keras
 import numpy as np
 from keras import ops
@@ -96,7 +98,8 @@ class Autoencoder(keras.Model):
     # ---- training objective -------------------------------------------------
     def penalty(self, x, training: bool = False):
         """Extra terms of the objective beyond reconstruction (a scalar)."""
-        return ops.sum(self.losses) if self.losses else ops.zeros(())
+        losses = self.losses
+        return ops.sum(ops.stack([ops.cast(v, "float32") for v in losses])) if losses else ops.zeros(())
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         target = x if y is None else y
@@ -155,7 +158,7 @@ class Autoencoder(keras.Model):
 
     @classmethod
     def from_config(cls, config: dict):
-        config = dict(config)
+        config = copy.deepcopy(config)  # deserialization consumes nested dicts
         for key in ("encoder", "decoder", "posterior", "corruption"):
             if key in config:
                 config[key] = _deserialize(config[key])
