@@ -82,7 +82,26 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"list": cmd_list, "info": cmd_info}
+def cmd_train(args: argparse.Namespace) -> int:
+    from zoo.train import train
+
+    result = train(
+        args.model, args.dataset, args.run_dir or f"runs/{args.model}.{args.dataset.replace('/', '_')}",
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        seed=args.seed, model_kwargs=model_kwargs(args), data_dir=args.data_dir,
+        download=args.download, resume=args.resume, tensorboard=args.tensorboard,
+        verbose=int(args.verbose) if args.verbose.isdigit() else args.verbose,
+        command=args.record_command,
+    )
+    t = result.card["training"]
+    print(f"trained {args.model} for {t['epochs']} epochs in {t['wall_time_s']} s; "
+          + f"final loss {t['final_loss']:.5g}; run folder: {result.run_dir}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "list": cmd_list, "info": cmd_info, "train": cmd_train,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,7 +113,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="show a model's arguments and layers")
     p.add_argument("name")
     add_model_arguments(p)
+
+    p = sub.add_parser("train", help="train a model and write a run folder")
+    p.add_argument("model", help="registered model name, see `aezoo list`")
+    p.add_argument("--dataset", required=True,
+                   help="mnist, fashion_mnist, sample:mnist, or a path (.npy/.npz/.csv/image folder)")
+    p.add_argument("--run-dir", help="output folder (default runs/MODEL.DATASET)")
+    p.add_argument("--epochs", type=int, help="total epochs (default 20)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue the unfinished run in --run-dir")
+    p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
+    p.add_argument("--verbose", default="auto", help="Keras progress: auto, 0, 1 or 2")
+    p.add_argument("--record-command", help=argparse.SUPPRESS)
+    add_data_arguments(p)
+    add_model_arguments(p)
     return parser
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where datasets are looked for."""
+    parser.add_argument("--data-dir", help="folder with mnist.npz / fashion_mnist.npz (or set AEZOO_DATA_DIR)")
+    parser.add_argument("--download", action="store_true",
+                        help="allow tensorflow-datasets to download a missing dataset")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -67,7 +67,15 @@ def jacobian_frobenius_sq(fn: Callable, x):
     Returns:
         A ``(batch,)`` tensor of ``||J_f(x_i)||_F²``.
     """
-    import tensorflow as tf  # The Jacobian needs a TensorFlow tape.
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        jac = jax.vmap(jax.jacrev(lambda xi: fn(xi[None])[0]))(x)
+        return jnp.sum(jnp.reshape(jnp.square(jac), (jac.shape[0], -1)), axis=1)
+    import tensorflow as tf  # Other backends: a TensorFlow tape.
 
     x = tf.convert_to_tensor(x)
     with tf.GradientTape() as tape:

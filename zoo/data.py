@@ -1,0 +1,218 @@
+"""Datasets: MNIST and Fashion-MNIST (local files or TFDS), user data, and tf.data pipelines.
+
+Images come out as ``uint8`` arrays of shape ``(n, 28, 28, 1)``; pipelines scale
+them to [0, 1] (the preprocessing every card records). Nothing here reaches the
+network unless the caller passes ``download=True``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+PREPROCESSING = "x / 255: uint8 pixels to float32 in [0, 1]; no centring"
+ENV_DATA_DIR = "AEZOO_DATA_DIR"
+_SAMPLES = Path(__file__).parent / "samples"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Where a known dataset lives and how to credit it."""
+
+    name: str
+    filename: str
+    tfds_name: str
+    image_shape: tuple[int, int, int]
+    licence: str
+    citation: str
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist": DatasetInfo(
+        "mnist", "mnist.npz", "mnist", (28, 28, 1),
+        "CC BY-SA 3.0",
+        "Y. LeCun, C. Cortes, C. J. C. Burges, The MNIST database of handwritten digits; "
+        + "LeCun et al., Gradient-based learning applied to document recognition, Proc. IEEE 86(11), 1998.",
+    ),
+    "fashion_mnist": DatasetInfo(
+        "fashion_mnist", "fashion_mnist.npz", "fashion_mnist", (28, 28, 1),
+        "MIT (© 2017 Zalando SE)",
+        "H. Xiao, K. Rasul, R. Vollgraf, Fashion-MNIST: a Novel Image Dataset for Benchmarking "
+        + "Machine Learning Algorithms, arXiv:1708.07747, 2017.",
+    ),
+}
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The :class:`DatasetInfo` of a known dataset, or a ``ValueError`` with close matches."""
+    from zoo.registry import unknown_name_error
+
+    if name not in DATASETS:
+        raise unknown_name_error("dataset", name, sorted(DATASETS))
+    return DATASETS[name]
+
+
+def candidate_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Folders searched for ``<name>.npz``, in order."""
+    dirs = []
+    if data_dir:
+        dirs.append(Path(data_dir))
+    if os.environ.get(ENV_DATA_DIR):
+        dirs.append(Path(os.environ[ENV_DATA_DIR]))
+    dirs += [Path.cwd() / ".." / "shared" / "data", Path(__file__).resolve().parents[2] / "shared" / "data",
+             Path.home() / ".keras" / "datasets"]
+    return dirs
+
+
+def _read_npz(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(path, allow_pickle=False) as f:
+        keys = (f"x_{split}", f"y_{split}")
+        if not all(k in f for k in keys):
+            raise ValueError(f"{path} is not in keras.datasets layout: expected keys {keys}, found {sorted(f)}")
+        return f[keys[0]], f[keys[1]]
+
+
+def _from_tfds(info: DatasetInfo, split: str, download: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        return None
+    builder = tfds.builder(info.tfds_name)
+    if not builder.is_prepared():
+        if not download:
+            return None
+        builder.download_and_prepare()
+    x, y = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
+    return x, y
+
+
+def load_dataset(
+    name: str,
+    split: str = "train",
+    data_dir: str | os.PathLike | None = None,
+    download: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Load a full split of a known dataset as ``(images uint8 (n, h, w, c), labels)``.
+
+    Looks for ``<name>.npz`` (``keras.datasets`` layout) in ``data_dir``,
+    ``$AEZOO_DATA_DIR``, ``../shared/data`` and ``~/.keras/datasets``; then in
+    the TensorFlow Datasets cache; and only downloads through TFDS when
+    ``download=True``.
+
+    Args:
+        name: ``"mnist"`` or ``"fashion_mnist"``.
+        split: ``"train"`` or ``"test"``.
+        data_dir: Folder holding ``<name>.npz``.
+        download: Allow TFDS to fetch the data from the internet.
+
+    Returns:
+        ``(x, y)`` with ``x`` of shape ``(n, 28, 28, 1)``, dtype ``uint8``.
+
+    Raises:
+        FileNotFoundError: Naming every place tried and how to fix it.
+    """
+    info = dataset_info(name)
+    if split not in ("train", "test"):
+        raise ValueError(f"`split` must be 'train' or 'test'. Received: split={split!r}")
+    tried = []
+    for folder in candidate_dirs(data_dir):
+        path = folder / info.filename
+        tried.append(str(path))
+        if path.is_file():
+            x, y = _read_npz(path, split)
+            return x.reshape((-1, *info.image_shape)), y
+    found = _from_tfds(info, split, download)
+    if found is not None:
+        x, y = found
+        return x.reshape((-1, *info.image_shape)).astype("uint8"), y
+    tried.append(f"tensorflow-datasets cache for '{info.tfds_name}'")
+    raise FileNotFoundError(
+        f"Dataset {name!r} not found offline. Tried: {'; '.join(tried)}. "
+        + f"Fix: put {info.filename} (keras.datasets layout) in a folder and pass --data-dir FOLDER "
+        + f"or set {ENV_DATA_DIR}=FOLDER, or pass --download to fetch it with tensorflow-datasets."
+    )
+
+
+def load_sample(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The bundled 1,000-image slice of a dataset's test split (see ``zoo/samples/README.md``)."""
+    info = dataset_info(name)
+    with np.load(_SAMPLES / f"{name}_test_1k.npz", allow_pickle=False) as f:
+        return f["x"].reshape((-1, *info.image_shape)), f["y"]
+
+
+def load_user_data(path: str | os.PathLike, image_size: tuple[int, int] | None = None,
+                   grayscale: bool = True) -> np.ndarray:
+    """Load your own data: ``.npy``, ``.npz`` (key ``x`` or the only array), ``.csv`` rows, or an image folder.
+
+    Args:
+        path: A file or a folder of images (PNG/JPEG, searched recursively).
+        image_size: ``(height, width)`` to resize images to (folders only).
+        grayscale: Read images with one channel (folders only).
+
+    Returns:
+        An array with a leading example axis; images keep their dtype (uint8).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No data at {path}.")
+    if path.is_dir():
+        import keras
+
+        ds = keras.utils.image_dataset_from_directory(
+            path, labels=None, color_mode="grayscale" if grayscale else "rgb",
+            image_size=image_size or (28, 28), shuffle=False, batch_size=None, verbose=False,
+        )
+        return np.stack(list(ds.as_numpy_iterator())).astype("uint8")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as f:
+            if "x" in f:
+                return f["x"]
+            if len(f.files) == 1:
+                return f[f.files[0]]
+            raise ValueError(f"{path} holds {f.files}; name the data array 'x'.")
+    if suffix in (".csv", ".txt"):
+        return np.loadtxt(path, delimiter=",", dtype="float32", ndmin=2)
+    raise ValueError(f"Unsupported data file {path.name}: expected .npy, .npz, .csv or an image folder.")
+
+
+def to_unit_range(x: np.ndarray) -> np.ndarray:
+    """Scale ``uint8`` images to float32 in [0, 1]; float data must already be in [0, 1]."""
+    if x.dtype == np.uint8:
+        return x.astype("float32") / 255.0
+    x = np.asarray(x, dtype="float32")
+    if not np.isfinite(x).all():
+        raise ValueError("Data contains NaN or infinite values.")
+    if x.min() < 0 or x.max() > 1:
+        raise ValueError(
+            f"Float data must lie in [0, 1] for sigmoid/BCE models. Received range [{x.min():.3g}, {x.max():.3g}]"
+            + "; scale it first, or use a model with reconstruction='mse'."
+        )
+    return x
+
+
+def make_pipeline(x: np.ndarray, batch_size: int = 256, shuffle: bool = True, seed: int = 0,
+                  cache: bool = True):
+    """A ``tf.data`` pipeline of float32 batches in [0, 1] from images or rows.
+
+    ``uint8`` stays ``uint8`` until the batch is scaled, so the cache holds a
+    quarter of the bytes; the order is reshuffled every epoch from ``seed``.
+    """
+    import tensorflow as tf
+
+    if x.dtype != np.uint8:
+        x = to_unit_range(x)
+    ds = tf.data.Dataset.from_tensor_slices(x)
+    if cache:
+        ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(min(len(x), 60_000), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if x.dtype == np.uint8:
+        ds = ds.map(lambda b: tf.cast(b, tf.float32) / 255.0, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
