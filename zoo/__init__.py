@@ -10,6 +10,7 @@ Example:
 from zoo import families as _families  # noqa: F401  (registers the recipes)
 from zoo import layers, losses, regularizers
 from zoo.models import VAE, Autoencoder, ContractiveAutoencoder
+from zoo.pretrained import get_card, list_pretrained, load_encoder, load_pretrained, load_weights
 from zoo.registry import create_model, list_models, register_model
 
 __version__ = "0.1.0"
@@ -19,6 +20,11 @@ __all__ = [
     "Autoencoder",
     "ContractiveAutoencoder",
     "create_model",
+    "get_card",
+    "list_pretrained",
+    "load_encoder",
+    "load_pretrained",
+    "load_weights",
     "layers",
     "list_models",
     "losses",

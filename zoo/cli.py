@@ -56,14 +56,44 @@ def model_kwargs(args: argparse.Namespace) -> dict:
 def cmd_list(args: argparse.Namespace) -> int:
     import zoo
 
-    for name in zoo.list_models(args.filter):
+    names = zoo.list_pretrained(args.filter) if args.pretrained else zoo.list_models(args.filter)
+    for name in names:
         print(name)
+    return 0
+
+
+def _print_card(name: str) -> int:
+    from zoo.pretrained import get_card
+
+    card = get_card(name)
+    t = card.training
+    print(f"{card.name}: {card.model} trained on {card.dataset} ({card.split})")
+    print(f"input shape: {tuple(card.input_shape)}    latent dim: {card.latent_dim}    "
+          + f"family arguments: {card.family_args}")
+    print(f"preprocessing: {card.preprocessing}")
+    print(f"training: {t['command']}")
+    env = t["environment"]
+    print(f"  seed {t['seed']}, {t['epochs']} epochs, {t['wall_time_s']} s on {env['machine']['accelerators'] or 'CPU'}"
+          + f" ({env['machine']['cpu_count']} CPUs), keras {env['versions'].get('keras')} / {env['keras_backend']}")
+    for part, w in card.weights.items():
+        print(f"weights[{part}]: {w['file']}  sha256 {w['sha256']}  ({w['bytes']:,} bytes)")
+    print(f"metrics (full test split; reproduce with `{card.evaluate_command}`):")
+    for key, value in card.metrics.items():
+        if isinstance(value, float):
+            print(f"  {key:<28} {value:.5g}")
+    if card.notes:
+        print(f"notes: {card.notes}")
+    print(f"licence: {card.licence}. cite: {card.citation}")
     return 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     import zoo
+    from zoo.pretrained import list_pretrained
     from zoo.registry import builder_arguments, get_builder
+
+    if args.name in list_pretrained():
+        return _print_card(args.name)
 
     builder = get_builder(args.name)
     model = zoo.create_model(args.name, **model_kwargs(args))
@@ -99,8 +129,73 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_target(target: str):
+    """A model from a pretrained name, a ``.keras`` file or a run folder, plus its dataset if known."""
+    from pathlib import Path
+
+    import keras
+
+    from zoo.pretrained import get_card, list_pretrained, load_pretrained
+
+    if target in list_pretrained():
+        return load_pretrained(target), get_card(target)
+    path = Path(target)
+    if path.is_dir() and (path / "model.keras").exists():
+        path = path / "model.keras"
+    if path.suffix == ".keras" and path.exists():
+        return keras.models.load_model(path), None
+    from zoo.registry import unknown_name_error
+
+    raise unknown_name_error("pretrained model or .keras file", target, list_pretrained())
+
+
+def compare_with_card(metrics: dict, card_metrics: dict, rtol: float = 0.01) -> list[str]:
+    """Lines ``metric card now rel`` for every scalar card metric; failures end with ``FAIL``."""
+    lines = []
+    for key, want in card_metrics.items():
+        if not isinstance(want, float) or key not in metrics:
+            continue
+        got = metrics[key]
+        rel = abs(got - want) / max(abs(want), 1e-12)
+        lines.append(f"{key:<28} card {want:<12.6g} now {got:<12.6g} rel {rel:.2e}"
+                     + ("  FAIL" if rel > rtol else ""))
+    return lines
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from zoo.evaluate import evaluate, format_table
+
+    model, card = _load_target(args.target)
+    dataset = args.dataset or (card.dataset if card else None)
+    if dataset is None:
+        raise ValueError("--dataset is required for a model that is not a pretrained entry.")
+    metrics = evaluate(model, dataset, data_dir=args.data_dir, probe=not args.no_probe, seed=args.seed,
+                       download=args.download)
+    print(format_table(metrics))
+    name = card.name if card else Path(args.target).stem
+    out = Path(args.output or f"runs/eval/{name}.{dataset.replace(':', '_')}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"target": args.target, **metrics}, indent=2))
+    print(f"wrote {out}")
+    if args.check_card:
+        if card is None:
+            raise ValueError("--check-card needs a pretrained entry.")
+        reference = card.sample_metrics if dataset.startswith("sample:") else card.metrics
+        lines = compare_with_card(metrics, reference)
+        print("\n".join(lines))
+        failed = [line for line in lines if line.endswith("FAIL")]
+        if failed:
+            raise ValueError(f"{len(failed)} metric(s) differ from the card by more than 1%: "
+                             + ", ".join(line.split()[0] for line in failed))
+        print(f"all {len(lines)} card metrics reproduced within 1%")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "list": cmd_list, "info": cmd_info, "train": cmd_train,
+    "list": cmd_list, "info": cmd_info, "train": cmd_train, "evaluate": cmd_evaluate,
 }
 
 
@@ -110,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="list registered models")
     p.add_argument("filter", nargs="?", help="only names containing this text")
+    p.add_argument("--pretrained", action="store_true", help="list pretrained entries instead")
     p = sub.add_parser("info", help="show a model's arguments and layers")
     p.add_argument("name")
     add_model_arguments(p)
@@ -129,6 +225,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record-command", help=argparse.SUPPRESS)
     add_data_arguments(p)
     add_model_arguments(p)
+
+    p = sub.add_parser("evaluate", help="evaluate a pretrained entry, .keras file or run folder")
+    p.add_argument("target", help="pretrained name (see `aezoo list --pretrained`), .keras file or run folder")
+    p.add_argument("--dataset", help="mnist, fashion_mnist or sample:NAME (default: the card's)")
+    p.add_argument("--no-probe", action="store_true", help="skip the linear probes (no train split needed)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", help="JSON path (default runs/eval/NAME.DATASET.json)")
+    p.add_argument("--check-card", action="store_true",
+                   help="fail unless every metric is within 1%% of the pretrained card")
+    add_data_arguments(p)
     return parser
 
 

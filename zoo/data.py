@@ -85,8 +85,8 @@ def _from_tfds(info: DatasetInfo, split: str, download: bool) -> tuple[np.ndarra
         if not download:
             return None
         builder.download_and_prepare()
-    x, y = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
-    return x, y
+    pairs = list(tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True)))
+    return np.stack([p[0] for p in pairs]), np.array([p[1] for p in pairs])
 
 
 def load_dataset(

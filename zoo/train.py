@@ -154,7 +154,7 @@ def train(
         if not spec_path.exists():
             raise FileNotFoundError(f"Nothing to resume in {run_dir}: no run.json there.")
         spec = json.loads(spec_path.read_text())
-        spec["epochs"] = epochs or spec["epochs"]
+        spec["epochs"] = spec["epochs"] if epochs is None else epochs
     else:
         if backup.exists() or spec_path.exists():
             raise FileExistsError(
@@ -162,7 +162,7 @@ def train(
             )
         spec = {
             "model": model_name, "dataset": dataset, "model_kwargs": dict(model_kwargs or {}),
-            "epochs": epochs or DEFAULTS["epochs"], "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
+            "epochs": DEFAULTS["epochs"] if epochs is None else epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
             "command": command or " ".join(["aezoo", *sys.argv[1:]]),
         }
     for key in ("epochs", "batch_size"):
@@ -189,7 +189,7 @@ def train(
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
     if keras.backend.backend() == "tensorflow":
         fit_data = zdata.make_pipeline(x, spec["batch_size"], shuffle=True, seed=spec["seed"])
-        fit_kwargs = {}
+        fit_kwargs = {"shuffle": False}  # the pipeline shuffles, seeded
     else:  # tf.data needs TensorFlow; other backends take arrays.
         fit_data = zdata.to_unit_range(x)
         fit_kwargs = {"batch_size": spec["batch_size"], "shuffle": True}

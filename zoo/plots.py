@@ -1,0 +1,79 @@
+"""Pictures of a model's behaviour: reconstruction grids and latent scatters (matplotlib)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from zoo.models import Autoencoder
+
+
+def _figure(rows: int, cols: int, scale: float = 1.0):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * scale, rows * scale), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    return plt, fig, axes
+
+
+def reconstruction_grid(model: Autoencoder, x: np.ndarray, path: str | os.PathLike, n: int = 10,
+                        title: str | None = None, seed: int = 0) -> str:
+    """Save a PNG: originals on top, reconstructions below (denoising: noisy input in between).
+
+    Args:
+        model: A trained autoencoder taking images in [0, 1].
+        x: Images ``(m, h, w, c)`` in [0, 1]; the first ``n`` are shown.
+        path: Output PNG path.
+        n: Number of columns.
+        title: Figure title.
+        seed: Seed of the corruption shown for denoising models.
+
+    Returns:
+        The path written.
+    """
+    x = x[:n]
+    rows = [("original", x)]
+    if model.corruption is not None:
+        corruption = type(model.corruption).from_config({**model.corruption.get_config(), "seed": seed})
+        noisy = np.asarray(corruption(x, training=True))
+        rows += [("noisy", noisy), ("denoised", model.predict(noisy, verbose=0))]
+    else:
+        rows.append(("reconstruction", model.predict(x, verbose=0)))
+    plt, fig, axes = _figure(len(rows), n)
+    for r, (label, images) in enumerate(rows):
+        for c in range(len(x)):
+            axes[r, c].imshow(np.squeeze(images[c]), cmap="gray", vmin=0, vmax=1)
+        axes[r, 0].set_title(label, fontsize=7, loc="left")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return str(path)
+
+
+def latent_scatter(model: Autoencoder, x: np.ndarray, y: np.ndarray, path: str | os.PathLike,
+                   title: str | None = None) -> str:
+    """Save a PNG scatter of the codes' first two principal components, coloured by label."""
+    from sklearn.decomposition import PCA
+
+    z = model.encode(x)
+    z2 = z if z.shape[1] == 2 else PCA(n_components=2, random_state=0).fit_transform(z)
+    plt, fig, axes = _figure(1, 1, scale=5.0)
+    ax = axes[0, 0]
+    ax.axis("on")
+    points = ax.scatter(z2[:, 0], z2[:, 1], c=y, cmap="tab10", s=3, alpha=0.7)
+    fig.colorbar(points, ax=ax, label="class")
+    ax.set_xlabel("code PC 1" if z.shape[1] != 2 else "z 1")
+    ax.set_ylabel("code PC 2" if z.shape[1] != 2 else "z 2")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return str(path)

@@ -1,0 +1,172 @@
+"""Pretrained autoencoders: cards as data, weights verified by SHA-256 before loading.
+
+Each entry ``family_arch.dataset`` (e.g. ``sparse_kl_dense.mnist``) is a JSON
+card in this folder plus one Keras ``.weights.h5`` file per part (``encoder``
+or, for VAEs, ``posterior``; and ``decoder``), so an encoder loads without its
+decoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+
+from zoo.models import Autoencoder
+from zoo.registry import create_model, unknown_name_error
+
+PRETRAINED_DIR = Path(__file__).parent
+
+
+class ChecksumError(ValueError):
+    """A weights file's SHA-256 differs from the expected one; nothing was loaded."""
+
+
+@dataclass(frozen=True)
+class Card:
+    """Everything known about a pretrained entry (see the JSON files beside this module)."""
+
+    name: str
+    model: str
+    dataset: str
+    split: str
+    preprocessing: str
+    input_shape: tuple[int, ...]
+    latent_dim: int
+    family_args: dict
+    weights: dict
+    training: dict
+    metrics: dict
+    sample_metrics: dict
+    licence: str
+    citation: str
+    notes: str = ""
+    evaluate_command: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Card:
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        return cls(**{k: v for k, v in data.items() if k in known},
+                   extra={k: v for k, v in data.items() if k not in known})
+
+    def to_dict(self) -> dict:
+        out = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "extra"}
+        out["input_shape"] = list(self.input_shape)
+        return {**out, **self.extra}
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_file(path: str | os.PathLike, expected: str) -> Path:
+    """Return ``path`` if it exists and its SHA-256 is ``expected``, else raise."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Weights file missing: {path}")
+    actual = sha256(path)
+    if actual != expected.lower():
+        raise ChecksumError(
+            f"SHA-256 mismatch for {path}: expected {expected}, got {actual}. "
+            + "The file is corrupted or not the one the card describes; nothing was loaded."
+        )
+    return path
+
+
+def list_pretrained(pattern: str | None = None) -> list[str]:
+    """Names of the pretrained entries, optionally filtered by a substring."""
+    names = sorted(p.name[: -len(".json")] for p in PRETRAINED_DIR.glob("*.*.json"))
+    return [n for n in names if pattern is None or pattern in n]
+
+
+def get_card(name: str) -> Card:
+    """The :class:`Card` of a pretrained entry."""
+    path = PRETRAINED_DIR / f"{name}.json"
+    if not path.is_file():
+        raise unknown_name_error("pretrained model", name, list_pretrained())
+    return Card.from_dict(json.loads(path.read_text()))
+
+
+def build_from_card(card: Card) -> Autoencoder:
+    """An untrained model with the card's architecture."""
+    return create_model(card.model, input_shape=tuple(card.input_shape), latent_dim=card.latent_dim,
+                        **card.family_args)
+
+
+def model_part(model: Autoencoder, part: str) -> keras.Model:
+    return model.posterior if part == "posterior" else getattr(model, part)
+
+
+def load_pretrained(name: str, parts: tuple[str, ...] | None = None) -> Autoencoder:
+    """A pretrained :class:`zoo.Autoencoder`, its weights checked against the card first.
+
+    Args:
+        name: A name from :func:`list_pretrained`, e.g. ``"ae_conv.mnist"``.
+        parts: Load only these parts' weights (default: all).
+
+    Raises:
+        ChecksumError: A weights file does not match its SHA-256; nothing is loaded.
+
+    Example:
+        >>> model = zoo.load_pretrained("vae_conv.mnist")
+        >>> codes = model.encode(images)
+    """
+    card = get_card(name)
+    parts = tuple(card.weights) if parts is None else parts
+    files = {p: verify_file(PRETRAINED_DIR / card.weights[p]["file"], card.weights[p]["sha256"]) for p in parts}
+    model = build_from_card(card)
+    for part, path in files.items():
+        model_part(model, part).load_weights(path)
+    return model
+
+
+def load_encoder(name: str) -> keras.Model:
+    """The pretrained encoder of ``name``: a ``keras.Model`` from images to codes (VAE: the mean)."""
+    card = get_card(name)
+    part = "posterior" if "posterior" in card.weights else "encoder"
+    return load_pretrained(name, parts=(part,)).encoder
+
+
+def load_weights(model: Autoencoder, source: str | os.PathLike, sha256_hex: str,
+                 cache_dir: str | os.PathLike | None = None) -> Autoencoder:
+    """Load user-hosted weights (a path or an URL) into ``model`` after checking their SHA-256.
+
+    URLs are fetched with ``keras.utils.get_file``, which verifies the hash and
+    caches the file. The weights file is one written by ``model.save_weights``.
+
+    Args:
+        model: A model with the same architecture as the weights.
+        source: Local path, or ``http(s)://`` / ``file://`` URL.
+        sha256_hex: Expected SHA-256 of the file.
+        cache_dir: Where downloads are cached (default ``~/.keras``).
+
+    Returns:
+        ``model``, with the weights loaded.
+    """
+    source = str(source)
+    if "://" in source:
+        fname = source.rstrip("/").rsplit("/", 1)[-1]
+        try:
+            path = keras.utils.get_file(fname, origin=source, file_hash=sha256_hex, hash_algorithm="sha256",
+                                        cache_dir=cache_dir)
+        except ValueError as err:
+            raise ChecksumError(f"{source}: {err}") from err
+        verify_file(path, sha256_hex)
+    else:
+        path = verify_file(source, sha256_hex)
+    model.load_weights(path)
+    return model
+
+
+__all__ = ["Card", "ChecksumError", "get_card", "list_pretrained", "load_encoder", "load_pretrained",
+           "load_weights", "sha256"]
