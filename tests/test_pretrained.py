@@ -1,0 +1,104 @@
+"""Pretrained zoo: cards, SHA-256 checks, loading, and metrics that reproduce."""
+
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo import data as zdata
+from zoo import pretrained
+from zoo.cli import main as cli
+from zoo.evaluate import evaluate
+
+NAMES = zoo.list_pretrained()
+CARD_FIELDS = {"dataset", "split", "preprocessing", "input_shape", "latent_dim", "family_args", "weights",
+               "training", "metrics", "licence", "citation"}
+
+
+def test_zoo_covers_the_required_entries():
+    required = {f"{m}.mnist" for m in ("ae_dense", "ae_conv", "linear_dense", "sparse_l1_dense", "sparse_kl_dense",
+                                        "denoising_dense", "denoising_conv", "contractive_dense", "vae_dense",
+                                        "vae_conv")}
+    required |= {f"{m}.fashion_mnist" for m in ("ae_conv", "denoising_conv", "sparse_kl_dense", "vae_conv")}
+    assert required <= set(NAMES), sorted(required - set(NAMES))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_card_is_complete(name):
+    card = zoo.get_card(name)
+    assert CARD_FIELDS <= set(card.to_dict())
+    assert card.name == name and name.split(".")[0] == card.model and name.split(".")[1] == card.dataset
+    t = card.training
+    assert t["command"].split()[1:3] == ["aezoo", "train"] or t["command"].startswith("aezoo train")
+    assert {"seed", "epochs", "wall_time_s", "environment"} <= set(t)
+    assert {"bce", "mse", "psnr", "probe_accuracy", "pca_probe_accuracy"} <= set(card.metrics)
+    for w in card.weights.values():
+        assert len(w["sha256"]) == 64 and (pretrained.PRETRAINED_DIR / w["file"]).is_file()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_weights_reproduce_the_card_on_the_bundled_sample(name):
+    card = zoo.get_card(name)
+    model = zoo.load_pretrained(name)
+    assert isinstance(model, zoo.Autoencoder)
+    got = evaluate(model, f"sample:{card.dataset}")
+    for key, want in card.sample_metrics.items():
+        if isinstance(want, float):
+            assert got[key] == pytest.approx(want, rel=0.01), key
+
+
+def test_load_encoder_maps_images_to_codes():
+    name = "vae_conv.mnist"
+    encoder = zoo.load_encoder(name)
+    assert isinstance(encoder, keras.Model)
+    x = zdata.to_unit_range(zdata.load_sample("mnist")[0][:8])
+    codes = encoder.predict(x, verbose=0)
+    assert codes.shape == (8, zoo.get_card(name).latent_dim)
+    np.testing.assert_allclose(codes, zoo.load_pretrained(name).encode(x), atol=1e-6)
+
+
+def test_corrupted_weights_are_refused_and_nothing_loads(tmp_path, monkeypatch):
+    name = "ae_dense.mnist"
+    card = zoo.get_card(name)
+    for f in [f"{name}.json", *(w["file"] for w in card.weights.values())]:
+        shutil.copy(pretrained.PRETRAINED_DIR / f, tmp_path / f)
+    victim = tmp_path / card.weights["decoder"]["file"]
+    raw = bytearray(victim.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    victim.write_bytes(bytes(raw))
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path)
+    loaded = []
+    monkeypatch.setattr(keras.Model, "load_weights", lambda self, *a, **k: loaded.append(a))
+    with pytest.raises(pretrained.ChecksumError, match="SHA-256 mismatch.*nothing was loaded"):
+        zoo.load_pretrained(name)
+    assert loaded == []
+
+
+def test_unknown_pretrained_name_suggests_matches():
+    with pytest.raises(ValueError, match="Did you mean: ae_conv.mnist"):
+        zoo.get_card("ae_conv.mnst")
+
+
+def test_user_hosted_weights_by_path_and_url(tmp_path):
+    model = zoo.create_model("ae_dense", latent_dim=4, hidden_units=(16,))
+    path = tmp_path / "mine.weights.h5"
+    model.save_weights(path)
+    digest = pretrained.sha256(path)
+    x = zdata.to_unit_range(zdata.load_sample("mnist")[0][:4])
+    for source in (path, path.as_uri()):
+        fresh = zoo.create_model("ae_dense", latent_dim=4, hidden_units=(16,))
+        zoo.load_weights(fresh, source, digest, cache_dir=tmp_path / "cache")
+        np.testing.assert_array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
+    with pytest.raises(pretrained.ChecksumError):
+        zoo.load_weights(model, path, "0" * 64)
+
+
+def test_cli_info_and_check_card_on_sample(capsys):
+    assert cli(["info", "sparse_kl_dense.mnist"]) == 0
+    out = capsys.readouterr().out
+    assert "sha256" in out and "aezoo train sparse_kl_dense" in out and "licence" in out
+    assert cli(["evaluate", "ae_dense.mnist", "--dataset", "sample:mnist", "--check-card",
+                "--output", "/tmp/aezoo-test-eval.json"]) == 0
+    assert "reproduced within 1%" in capsys.readouterr().out
