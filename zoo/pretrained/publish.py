@@ -70,12 +70,40 @@ def publish(name: str, run_dir: str | Path, note: str = "", data_dir=None) -> Ca
     return card
 
 
+def markdown_table() -> str:
+    """The README's table of pretrained entries, from the cards."""
+    from zoo.pretrained import get_card, list_pretrained
+
+    head = ("| entry | latent | test BCE | PSNR dB | probe acc. (PCA, same k) | family metric | weights |\n"
+            + "|---|---|---|---|---|---|---|")
+    lines = [head]
+    for name in list_pretrained():
+        c = get_card(name)
+        m = c.metrics
+        extra = ""
+        if "neg_elbo_nats" in m:
+            extra = f"−ELBO {m['neg_elbo_nats']:.1f} nats"
+        elif "denoise_bce" in m:
+            extra = f"denoise BCE {m['denoise_bce']:.4f}, PSNR +{m['psnr_gain']:.1f} dB"
+        elif "unit_mean_activation_min" in m:
+            extra = (f"mean act. {m['code_mean_activation']:.3f}; units in "
+                     + f"[{m['unit_mean_activation_min']:.3f}, {m['unit_mean_activation_max']:.3f}]")
+        size = sum(w["bytes"] for w in c.weights.values()) / 1e6
+        lines.append(f"| `{name}` | {c.latent_dim} | {m['bce']:.4f} | {m['psnr']:.1f} | "
+                     + f"{m['probe_accuracy']:.4f} ({m['pca_probe_accuracy']:.4f}) | {extra} | {size:.1f} MB |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("entries", nargs="*", help="NAME=RUN_DIR")
     parser.add_argument("--selection", help="JSON {name: {run: RUN_DIR, note: TEXT}}")
     parser.add_argument("--data-dir")
+    parser.add_argument("--table", action="store_true", help="print the README table of published entries")
     args = parser.parse_args(argv)
+    if args.table:
+        print(markdown_table())
+        return 0
     todo = {}
     if args.selection:
         todo.update(json.loads(Path(args.selection).read_text()))
