@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo import data as zdata
+from zoo.environment import environment
 from zoo.evaluate import evaluate
 from zoo.models import VAE
 from zoo.plots import latent_scatter, reconstruction_grid
@@ -65,7 +66,7 @@ def publish(name: str, run_dir: str | Path, note: str = "", data_dir=None) -> Ca
         latent_scatter(model, x_sample, y_sample, DOCS / f"{name}.latent.png",
                        title=f"{name}: posterior means of 1,000 test images (PCA of the code)")
     card = Card(**{**draft.__dict__, "weights": weights, "metrics": metrics, "sample_metrics": sample_metrics,
-                   "extra": {"pictures": pictures}})
+                   "extra": {"pictures": pictures, "evaluation_environment": environment()}})
     (PRETRAINED_DIR / f"{name}.json").write_text(json.dumps(card.to_dict(), indent=2, default=list) + "\n")
     return card
 
