@@ -41,6 +41,20 @@ def train_arguments(recipe: dict) -> list[str]:
     return args
 
 
+def _launch(recipe: dict, out: Path, backend: str, data_dir: str | None) -> subprocess.Popen:
+    """Start one ``aezoo train`` run in a subprocess, logging to ``OUT/<run>.log``."""
+    train_args = train_arguments(recipe)
+    record = f"KERAS_BACKEND={backend} aezoo train {shlex.join(train_args)}"
+    cmd = [sys.executable, "-m", "zoo.cli", "train", *train_args, "--run-dir", str(out / recipe["run"]),
+           "--verbose", "2", "--record-command", record]
+    if data_dir:
+        cmd += ["--data-dir", data_dir]
+    log = open(out / f"{recipe['run']}.log", "w")  # noqa: SIM115 - closed by the caller when the run ends
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    proc.log_file = log
+    return proc
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/zoo")
@@ -58,30 +72,24 @@ def main(argv: list[str] | None = None) -> int:
     running: list[tuple[dict, subprocess.Popen, float]] = []
     start = time.monotonic()
     while queue or running:
-        elapsed = time.monotonic() - start
-        while queue and len(running) < args.jobs and elapsed < args.deadline_s:
+        late = time.monotonic() - start > args.deadline_s
+        if late:
+            queue = []
+        while queue and len(running) < args.jobs:
             recipe = dict(queue.pop(0))
             if args.epochs:
                 recipe["epochs"] = args.epochs
-            train_args = train_arguments(recipe)
-            record = f"KERAS_BACKEND={backend} aezoo train {shlex.join(train_args)}"
-            cmd = [sys.executable, "-m", "zoo.cli", "train", *train_args, "--run-dir", str(out / recipe["run"]),
-                   "--verbose", "2", "--record-command", record]
-            if args.data_dir:
-                cmd += ["--data-dir", args.data_dir]
-            log = open(out / f"{recipe['run']}.log", "w")  # noqa: SIM115 - closed when the run ends
-            running.append((recipe, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), time.monotonic()))
-            print(f"[{elapsed:6.0f}s] start {recipe['run']}", flush=True)
+            running.append((recipe, _launch(recipe, out, backend, args.data_dir), time.monotonic()))
+            print(f"[{time.monotonic() - start:6.0f}s] start {recipe['run']}", flush=True)
         for item in list(running):
             recipe, proc, t0 = item
+            if late and proc.poll() is None:
+                proc.kill()
             if proc.poll() is not None:
                 running.remove(item)
+                proc.log_file.close()
                 print(f"[{time.monotonic() - start:6.0f}s] {recipe['run']} exit {proc.returncode} "
                       + f"after {time.monotonic() - t0:.0f}s", flush=True)
-            elif time.monotonic() - start > args.deadline_s:
-                proc.kill()
-        if not queue or time.monotonic() - start > args.deadline_s:
-            queue = [] if time.monotonic() - start > args.deadline_s else queue
         time.sleep(1)
     return 0
 
