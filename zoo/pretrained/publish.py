@@ -97,7 +97,7 @@ def markdown_table() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("entries", nargs="*", help="NAME=RUN_DIR")
+    parser.add_argument("entries", nargs="*", help="NAME=RUN_DIR or NAME (run taken from --selection)")
     parser.add_argument("--selection", help="JSON {name: {run: RUN_DIR, note: TEXT}}")
     parser.add_argument("--data-dir")
     parser.add_argument("--table", action="store_true", help="print the README table of published entries")
@@ -105,12 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.table:
         print(markdown_table())
         return 0
-    todo = {}
-    if args.selection:
-        todo.update(json.loads(Path(args.selection).read_text()))
-    for item in args.entries:
+    selection = json.loads(Path(args.selection).read_text()) if args.selection else {}
+    todo = {} if args.entries else dict(selection)
+    for item in args.entries:  # NAME=RUN_DIR, or NAME alone to take its run from the selection
         name, _, run = item.partition("=")
-        todo[name] = {"run": run, "note": todo.get(name, {}).get("note", "")}
+        todo[name] = {"run": run or selection[name]["run"], "note": selection.get(name, {}).get("note", "")}
     for name, spec in todo.items():
         card = publish(name, spec["run"], spec.get("note", ""), args.data_dir)
         shown = {k: round(v, 4) for k, v in card.metrics.items() if isinstance(v, float)}
