@@ -96,3 +96,17 @@ def test_cli_train_one_line_error_for_missing_data(tmp_path):
                           capture_output=True, text=True, timeout=120, env={**os.environ, "AEZOO_DATA_DIR": str(tmp_path)})
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("aezoo: error: Unknown dataset")
+
+
+def test_train_on_an_image_folder(tmp_path):
+    import keras
+
+    folder = tmp_path / "imgs" / "cls"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        keras.utils.save_img(folder / f"{i}.png", rng.integers(0, 256, (8, 8, 3)).astype("uint8"), scale=False)
+    result = train("ae_conv", str(tmp_path / "imgs"), tmp_path / "run", epochs=1, batch_size=4, verbose=0,
+                   model_kwargs={"input_shape": (8, 8, 3), "latent_dim": 3, "filters": (4, 8)})
+    assert result.model.data_shape == (8, 8, 3)
+    assert result.card["data"].startswith("user data")

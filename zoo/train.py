@@ -101,7 +101,8 @@ def _read_log(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def _load_training_data(dataset: str, data_dir, download: bool) -> tuple[np.ndarray, str]:
+def _load_training_data(dataset: str, data_dir, download: bool,
+                        input_shape=None) -> tuple[np.ndarray, str]:
     if dataset in zdata.DATASETS:
         x, _ = zdata.load_dataset(dataset, "train", data_dir=data_dir, download=download)
         return x, f"{dataset} train split (60,000 images)"
@@ -110,7 +111,9 @@ def _load_training_data(dataset: str, data_dir, download: bool) -> tuple[np.ndar
         return x, f"bundled 1k sample of {dataset.split(':', 1)[1]} test split"
     path = Path(dataset)
     if path.exists():
-        return zdata.load_user_data(path), f"user data {path}"
+        size = tuple(input_shape[:2]) if input_shape and len(input_shape) == 3 else None
+        grayscale = not input_shape or len(input_shape) != 3 or input_shape[2] == 1
+        return zdata.load_user_data(path, image_size=size, grayscale=grayscale), f"user data {path}"
     from zoo.registry import unknown_name_error
 
     raise unknown_name_error("dataset", dataset, sorted(zdata.DATASETS) + ["sample:mnist", "a path"])
@@ -188,7 +191,8 @@ def train(
     if not spec["learning_rate"] > 0:
         raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={spec['learning_rate']!r}")
 
-    x, data_desc = _load_training_data(spec["dataset"], data_dir, download)
+    x, data_desc = _load_training_data(spec["dataset"], data_dir, download,
+                                       spec["model_kwargs"].get("input_shape"))
     keras.utils.set_random_seed(spec["seed"])
     kwargs = {"input_shape": tuple(x.shape[1:]), **spec["model_kwargs"]}
     model = create_model(spec["model"], **kwargs)
