@@ -28,19 +28,29 @@ DEFAULTS = {"epochs": 20, "batch_size": 128, "learning_rate": 1e-3, "seed": 0}
 
 
 def compile_options(model: keras.Model) -> dict:
-    """The ``compile`` settings of aezoo's default training path (measured in
-    ``benchmarks/train_throughput.py``).
+    """The ``compile`` settings of aezoo's default training path.
 
     Several steps run per call into the compiled graph, which removes most of the
-    per-step Python and callback overhead, and XLA fuses the small ops of the
-    loss and optimizer update. Keras leaves XLA off on CPU by default. Two
-    exceptions stay on the plain graph: the contractive family's per-example
-    Jacobian, and models that corrupt their input, because XLA's CPU random
-    kernels made a denoising epoch about 5x slower (measured on MNIST).
+    per-step Python and callback overhead. On a CPU, XLA (which Keras leaves off
+    there) is turned on only where ``benchmarks/train_throughput.py`` measured a
+    gain: dense models. It made conv models about 1.5x slower, input-corrupting
+    models about 5x slower (its CPU random kernels), and the contractive
+    family's per-example Jacobian stays on the plain graph. On a GPU, Keras'
+    own ``"auto"`` choice is kept.
     """
     from zoo.models import ContractiveAutoencoder
 
-    jit = not isinstance(model, ContractiveAutoencoder) and getattr(model, "corruption", None) is None
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        on_cpu = not tf.config.list_physical_devices("GPU")
+    else:
+        on_cpu = keras.backend.backend() != "jax"
+    if not on_cpu:
+        return {"steps_per_execution": 32, "jit_compile": "auto"}
+    convolutional = any(isinstance(layer, keras.layers.Conv2D) for layer in model._flatten_layers())
+    jit = not (convolutional or isinstance(model, ContractiveAutoencoder)
+               or getattr(model, "corruption", None) is not None)
     return {"steps_per_execution": 32, "jit_compile": jit}
 
 
