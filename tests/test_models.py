@@ -111,3 +111,10 @@ def test_vae_encoder_is_the_posterior_mean():
     # The exported encoder graph holds no random op.
     ops = {type(layer).__name__ for layer in model.encoder._flatten_layers()}
     assert "GaussianSampling" not in ops
+
+
+def test_epoch_logs_add_up_with_a_smaller_last_batch():
+    model = tiny_model("sparse_l1_dense", l1=0.1)
+    model.compile("adam")
+    logs = model.evaluate(blob_images(10), batch_size=4, verbose=0, return_dict=True)  # batches 4, 4, 2
+    np.testing.assert_allclose(logs["loss"], logs["reconstruction_loss"] + logs["penalty"], rtol=1e-5)

@@ -110,8 +110,11 @@ class Autoencoder(keras.Model):
         else:
             recon = ops.mean(per_example)
         penalty = ops.cast(self.penalty(x, training=training), recon.dtype)
-        self.reconstruction_tracker.update_state(recon)
-        self.penalty_tracker.update_state(penalty)
+        # Weighted by batch size, as Keras weights its own loss tracker, so the
+        # epoch means add up even when the last batch is smaller.
+        batch = ops.cast(ops.shape(per_example)[0], recon.dtype)
+        self.reconstruction_tracker.update_state(recon, sample_weight=batch)
+        self.penalty_tracker.update_state(penalty, sample_weight=batch)
         return recon + penalty
 
     # ---- inference helpers --------------------------------------------------
