@@ -21,6 +21,13 @@ def _figure(rows: int, cols: int, scale: float = 1.0):
     return plt, fig, axes
 
 
+def _save(plt, fig, path: str | os.PathLike) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return str(path)
+
+
 def reconstruction_grid(model: Autoencoder, x: np.ndarray, path: str | os.PathLike, n: int = 10,
                         title: str | None = None, seed: int = 0) -> str:
     """Save a PNG: originals on top, reconstructions below (denoising: noisy input in between).
@@ -51,10 +58,7 @@ def reconstruction_grid(model: Autoencoder, x: np.ndarray, path: str | os.PathLi
         axes[r, 0].set_title(label, fontsize=7, loc="left")
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return str(path)
+    return _save(plt, fig, path)
 
 
 def latent_scatter(model: Autoencoder, x: np.ndarray, y: np.ndarray, path: str | os.PathLike,
@@ -73,7 +77,4 @@ def latent_scatter(model: Autoencoder, x: np.ndarray, y: np.ndarray, path: str |
     ax.set_ylabel("code PC 2" if z.shape[1] != 2 else "z 2")
     if title:
         ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return str(path)
+    return _save(plt, fig, path)
