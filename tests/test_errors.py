@@ -5,6 +5,8 @@ import pytest
 
 import zoo
 from tests.helpers import blob_images, tiny_model
+from zoo.layers import AdditiveGaussianNoise, MaskingNoise, SaltAndPepperNoise
+from zoo.regularizers import KLSparsity, L1Activity
 
 
 def test_unknown_model_suggests_close_matches():
@@ -69,3 +71,21 @@ def test_dataset_with_wrong_shape_is_rejected():
     ds = tf.data.Dataset.from_tensor_slices(np.zeros((4, 8, 8, 1), "float32")).batch(2)
     with pytest.raises(ValueError, match=r"\(batch, 16, 16, 1\)"):
         model.fit(ds, verbose=0)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: AdditiveGaussianNoise(-0.1), "stddev=-0.1"),
+        (lambda: MaskingNoise(1.5), "rate=1.5"),
+        (lambda: SaltAndPepperNoise(-0.2), "rate=-0.2"),
+        (lambda: SaltAndPepperNoise(0.1, low=1.0, high=0.0), "low=1.0"),
+        (lambda: L1Activity(-1.0), "l1=-1.0"),
+        (lambda: KLSparsity(rho=1.5), "rho=1.5"),
+        (lambda: KLSparsity(rho=0.0), "rho=0.0"),
+        (lambda: KLSparsity(rho=0.1, beta=-2), "beta=-2"),
+    ],
+)
+def test_invalid_layer_and_regularizer_arguments(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()

@@ -11,31 +11,28 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def _check_number(name: str, value: float, ok, expected: str) -> float:
+    """Return ``value`` as a float if it is a real number satisfying ``ok``, else raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ValueError(f"`{name}` must be {expected}. Received: {name}={value!r}")
+    if not (np.isfinite(value) and ok(float(value))):
+        raise ValueError(f"`{name}` must be {expected}. Received: {name}={value!r}")
+    return float(value)
+
+
 def check_non_negative(name: str, value: float) -> float:
     """Return ``value`` as a float, or raise if it is negative or not finite."""
-    if not isinstance(value, (int, float, np.floating, np.integer)) or isinstance(value, bool):
-        raise ValueError(f"`{name}` must be a number >= 0. Received: {name}={value!r}")
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"`{name}` must be a finite number >= 0. Received: {name}={value!r}")
-    return float(value)
+    return _check_number(name, value, lambda v: v >= 0, "a finite number >= 0")
 
 
 def check_open_unit(name: str, value: float) -> float:
     """Return ``value`` as a float, or raise unless 0 < value < 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise ValueError(f"`{name}` must be a number in (0, 1). Received: {name}={value!r}")
-    if not 0.0 < float(value) < 1.0:
-        raise ValueError(f"`{name}` must be strictly between 0 and 1. Received: {name}={value!r}")
-    return float(value)
+    return _check_number(name, value, lambda v: 0.0 < v < 1.0, "strictly between 0 and 1")
 
 
 def check_unit_interval(name: str, value: float) -> float:
     """Return ``value`` as a float, or raise unless 0 <= value < 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise ValueError(f"`{name}` must be a number in [0, 1). Received: {name}={value!r}")
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"`{name}` must be in [0, 1). Received: {name}={value!r}")
-    return float(value)
+    return _check_number(name, value, lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 
 
 def check_positive_int(name: str, value: int) -> int:
@@ -76,6 +73,17 @@ def check_choice(name: str, value: str, choices: Sequence[str]) -> str:
     return value
 
 
+def check_shape(shape: Sequence[int | None], expected: Sequence[int | None], what: str) -> None:
+    """Raise unless ``shape`` is a batch axis followed by ``expected`` (``None`` matches anything)."""
+    shape, want = tuple(shape), tuple(expected)
+    ok = len(shape) == len(want) + 1 and all(
+        w is None or s is None or int(s) == int(w) for s, w in zip(shape[1:], want, strict=True)
+    )
+    if not ok:
+        pretty = "(batch, " + ", ".join("?" if w is None else str(w) for w in want) + ")"
+        raise ValueError(f"{what}: expected data of shape {pretty}. Received: shape={shape}")
+
+
 def check_batch(x, expected: Sequence[int | None], what: str) -> None:
     """Check a batch's rank, per-sample shape and finiteness before it reaches Keras.
 
@@ -87,16 +95,7 @@ def check_batch(x, expected: Sequence[int | None], what: str) -> None:
     Raises:
         ValueError: If the shape does not match or the data holds NaN or inf.
     """
-    shape = tuple(getattr(x, "shape", np.shape(x)))
-    want = tuple(expected)
-    ok = len(shape) == len(want) + 1 and all(
-        w is None or int(s) == int(w) for s, w in zip(shape[1:], want, strict=True)
-    )
-    if not ok:
-        pretty = "(batch, " + ", ".join("?" if w is None else str(w) for w in want) + ")"
-        raise ValueError(
-            f"{what}: expected data of shape {pretty}. Received: shape={shape}"
-        )
+    check_shape(tuple(getattr(x, "shape", np.shape(x))), expected, what)
     raw = getattr(x, "dtype", None)
     dtype = np.dtype(getattr(raw, "as_numpy_dtype", raw)) if raw is not None else np.asarray(x).dtype
     if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from zoo.checks import check_batch, check_choice, check_non_negative
+from zoo.checks import check_batch, check_choice, check_non_negative, check_shape
 from zoo.layers import Corruption, GaussianSampling
 from zoo.losses import RECONSTRUCTIONS, jacobian_frobenius_sq, reconstruction_error
 
@@ -122,7 +122,7 @@ class Autoencoder(keras.Model):
         expected = self.data_shape if expected is None else expected
         shape = _spec_shape(x)
         if shape is not None:
-            check_batch(np.zeros([1] + [d or 1 for d in shape[1:]]), expected, what)
+            check_shape(shape, expected, what)
         elif x is not None and not callable(getattr(x, "__next__", None)):
             check_batch(x, expected, what)
 
