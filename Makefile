@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 install: $(VENV)/.installed
 
 demo: install
-	$(BIN)/python -m zoo.demo
+	$(BIN)/aezoo quickstart
 
 test: install
 	$(BIN)/ruff check .

@@ -1,4 +1,4 @@
-"""The ``aezoo`` command line: list, info (and train/evaluate, added by their modules).
+"""The ``aezoo`` command line: list, info, train, evaluate, plus the commands of ``COMMAND_MODULES``.
 
 Every failure prints one line ``aezoo: error: ...`` on stderr and exits non-zero;
 ``--traceback`` shows the full stack for debugging.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -129,26 +130,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_target(target: str):
-    """A model from a pretrained name, a ``.keras`` file or a run folder, plus its dataset if known."""
-    from pathlib import Path
-
-    import keras
-
-    from zoo.pretrained import get_card, list_pretrained, load_pretrained
-
-    if target in list_pretrained():
-        return load_pretrained(target), get_card(target)
-    path = Path(target)
-    if path.is_dir() and (path / "model.keras").exists():
-        path = path / "model.keras"
-    if path.suffix == ".keras" and path.exists():
-        return keras.models.load_model(path), None
-    from zoo.registry import unknown_name_error
-
-    raise unknown_name_error("pretrained model or .keras file", target, list_pretrained())
-
-
 def compare_with_card(metrics: dict, card_metrics: dict, rtol: float = 0.01) -> list[str]:
     """Lines ``metric card now rel`` for every scalar card metric; failures end with ``FAIL``."""
     lines = []
@@ -167,8 +148,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from zoo.evaluate import evaluate, format_table
+    from zoo.pretrained import load_target
 
-    model, card = _load_target(args.target)
+    model, card = load_target(args.target)
     dataset = args.dataset or (card.dataset if card else None)
     if dataset is None:
         raise ValueError("--dataset is required for a model that is not a pretrained entry.")
@@ -197,6 +179,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "list": cmd_list, "info": cmd_info, "train": cmd_train, "evaluate": cmd_evaluate,
 }
+#: Modules that add their own subcommands with ``add_commands(subparsers) -> {name: function}``.
+COMMAND_MODULES = ("export.cli", "zoo.quickstart")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check-card", action="store_true",
                    help="fail unless every metric is within 1%% of the pretrained card")
     add_data_arguments(p)
+    for module in COMMAND_MODULES:
+        COMMANDS.update(importlib.import_module(module).add_commands(sub))
     return parser
 
 

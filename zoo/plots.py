@@ -29,7 +29,7 @@ def _save(plt, fig, path: str | os.PathLike) -> str:
 
 
 def reconstruction_grid(model: Autoencoder, x: np.ndarray, path: str | os.PathLike, n: int = 10,
-                        title: str | None = None, seed: int = 0) -> str:
+                        title: str | None = None, seed: int = 0, extra_rows: dict | None = None) -> str:
     """Save a PNG: originals on top, reconstructions below (denoising: noisy input in between).
 
     Args:
@@ -39,6 +39,8 @@ def reconstruction_grid(model: Autoencoder, x: np.ndarray, path: str | os.PathLi
         n: Number of columns.
         title: Figure title.
         seed: Seed of the corruption shown for denoising models.
+        extra_rows: More labelled rows of ``n`` images to show below, e.g. an
+            exported model's reconstructions.
 
     Returns:
         The path written.
@@ -51,6 +53,7 @@ def reconstruction_grid(model: Autoencoder, x: np.ndarray, path: str | os.PathLi
         rows += [("noisy", noisy), ("denoised", model.predict(noisy, verbose=0))]
     else:
         rows.append(("reconstruction", model.predict(x, verbose=0)))
+    rows += [(label, np.asarray(images)[:n]) for label, images in (extra_rows or {}).items()]
     plt, fig, axes = _figure(len(rows), n)
     for r, (label, images) in enumerate(rows):
         for c in range(len(x)):

@@ -127,7 +127,20 @@ def load_pretrained(name: str, parts: tuple[str, ...] | None = None) -> Autoenco
     model = build_from_card(card)
     for part, path in files.items():
         model_part(model, part).load_weights(path)
+    model.pretrained_name = name  # lets exports find the card
     return model
+
+
+def load_target(target: str | os.PathLike) -> tuple[Autoencoder, Card | None]:
+    """A model from a pretrained name, a ``.keras`` file or a run folder, and its card if it has one."""
+    if str(target) in list_pretrained():
+        return load_pretrained(str(target)), get_card(str(target))
+    path = Path(target)
+    if path.is_dir() and (path / "model.keras").exists():
+        path = path / "model.keras"
+    if path.suffix == ".keras" and path.is_file():
+        return keras.models.load_model(path), None
+    raise unknown_name_error("pretrained model or .keras file", str(target), list_pretrained())
 
 
 def load_encoder(name: str) -> keras.Model:
@@ -169,4 +182,4 @@ def load_weights(model: Autoencoder, source: str | os.PathLike, sha256_hex: str,
 
 
 __all__ = ["Card", "ChecksumError", "get_card", "list_pretrained", "load_encoder", "load_pretrained",
-           "load_weights", "sha256"]
+           "load_target", "load_weights", "sha256"]

@@ -1,0 +1,92 @@
+"""Export every pretrained entry to every format (and TFLite quantization) and tabulate the checks.
+
+Each export runs the same validation as ``aezoo export`` at the default
+tolerances; a failed check is recorded (with its reason) rather than stopping
+the sweep. Writes ``benchmarks/results/export_zoo.{csv,json,md}``.
+
+    python benchmarks/export_zoo.py [--entries ae_conv.mnist ...] [--parts encoder decoder]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+RESULTS = Path(__file__).parent / "results"
+COLUMNS = ["entry", "part", "format", "quantize", "size_bytes", "max_abs_error", "mean_abs_error", "atol",
+           "mse_keras", "mse_export", "mse_delta_rel", "mse_rtol", "passed", "failures", "runtime", "export_seconds"]
+
+
+def sweep(entries: list[str], parts: list[str], workdir: Path) -> list[dict]:
+    import zoo
+    from export import FORMATS, ExportValidationError, export_model
+
+    rows = []
+    for entry in entries:
+        model = zoo.load_pretrained(entry)
+        for part in parts:
+            for name, fmt in FORMATS.items():
+                for quantize in (None, *fmt.quantize):
+                    target = workdir / f"{entry}.{part}.{name}.{quantize or 'float32'}"
+                    try:
+                        report = export_model(model, name, target, part=part, quantize=quantize)
+                    except ExportValidationError as err:
+                        report = err.report
+                    row = {k: getattr(report, k, None) for k in COLUMNS[2:]}
+                    row.update(entry=entry, part=part, failures="; ".join(report.failures))
+                    rows.append(row)
+                    print(f"{entry:<24} {part:<8} {name:<12} {quantize or '-':<13} "
+                          + f"max|err| {report.max_abs_error:.2e}  MSE {100 * report.mse_delta_rel:+.2f}%  "
+                          + ("ok" if report.passed else "FAILED " + row["failures"]), flush=True)
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    """Entry x format table: size, max abs error and, for quantized TFLite, the MSE change."""
+    lines = ["| entry | part | format | size | max abs err | recon. MSE change | check |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        fmt = r["format"] + (f" {r['quantize']}" if r["quantize"] else "")
+        delta = f"{100 * r['mse_delta_rel']:+.2f}%" if r["quantize"] else "-"
+        size = f"{r['size_bytes'] / 1024:.0f} KiB"
+        lines.append(f"| {r['entry']} | {r['part']} | {fmt} | {size} | {r['max_abs_error']:.1e} | {delta} | "
+                     + ("ok" if r["passed"] else "**fail**: " + r["failures"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    import zoo
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", nargs="*", help="pretrained names (default: all)")
+    parser.add_argument("--parts", nargs="*", default=["encoder", "decoder"])
+    parser.add_argument("--out", default=str(RESULTS / "export_zoo"), help="output path without suffix")
+    args = parser.parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="aezoo-export-zoo-"))
+    try:
+        rows = sweep(args.entries or zoo.list_pretrained(), args.parts, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_suffix(".csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    from zoo.environment import environment
+
+    out.with_suffix(".json").write_text(json.dumps({"environment": environment(), "rows": rows}, indent=2))
+    out.with_suffix(".md").write_text(markdown(rows))
+    failed = [r for r in rows if not r["passed"]]
+    print(f"{len(rows) - len(failed)} of {len(rows)} exports passed; results in {out}.csv/.json/.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,77 @@
+"""``ExportReport``: what was exported and how closely it matches Keras, saved as ``export_report.json``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPORT_FILE = "export_report.json"
+
+
+@dataclass
+class ExportReport:
+    """The result of one export and its validation in the format's own runtime.
+
+    Errors compare the artifact's outputs with the Keras part in inference mode
+    on the same inputs; ``mse_*`` compare reconstructions with the clean images
+    (quantized exports only: the Keras model versus the model with this
+    artifact in place of its part).
+    """
+
+    model_name: str
+    format: str
+    part: str
+    path: str
+    size_bytes: int
+    runtime: str
+    input_name: str
+    output_name: str
+    batch_sizes: list[int]
+    max_abs_error: float
+    mean_abs_error: float
+    atol: float | None
+    quantize: str | None = None
+    precision: str = "float32"
+    mse_keras: float | None = None
+    mse_export: float | None = None
+    mse_delta: float | None = None
+    mse_delta_rel: float | None = None
+    mse_rtol: float | None = None
+    validation_inputs: str = ""
+    passed: bool = False
+    failures: list[str] = field(default_factory=list)
+    export_seconds: float = 0.0
+    details: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def save(self, folder: str | Path) -> Path:
+        path = Path(folder) / REPORT_FILE
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, folder: str | Path) -> ExportReport:
+        path = Path(folder)
+        path = path / REPORT_FILE if path.is_dir() else path
+        return cls(**json.loads(path.read_text()))
+
+
+def format_table(reports: list[ExportReport]) -> str:
+    """A fixed-width table of reports, one row each."""
+    header = (f"{'model':<22} {'part':<11} {'format':<11} {'quantize':<12} {'size':>10} "
+              + f"{'max abs err':>11} {'MSE delta':>10}  status")
+    rows = [header, "-" * len(header)]
+    for r in reports:
+        delta = "" if r.mse_delta_rel is None else f"{100 * r.mse_delta_rel:+.2f}%"
+        status = "ok" if r.passed else "FAILED: " + "; ".join(r.failures)
+        rows.append(f"{r.model_name:<22} {r.part:<11} {r.format:<11} {r.quantize or '-':<12} "
+                    + f"{_size(r.size_bytes):>10} {r.max_abs_error:>11.2e} {delta:>10}  {status}")
+    return "\n".join(rows)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.2f} MiB"

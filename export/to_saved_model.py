@@ -1,0 +1,41 @@
+"""TensorFlow SavedModel through Keras' ``model.export``, run back with ``tf.saved_model.load``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+
+from export.formats import METADATA_KEY, ExportFormat, Runner, register_format, single_key
+
+
+@register_format
+class SavedModelFormat(ExportFormat):
+    """A SavedModel folder with one ``serving_default`` signature; metadata in ``assets/``."""
+
+    name = "saved_model"
+    artifact = "saved_model"
+    runtime = "tensorflow"
+    quantize = ()
+
+    def write(self, graph: keras.Model, path: Path, *, metadata: dict, quantize=None, calibration=None,
+              opset=None) -> dict:
+        graph.export(str(path), format="tf_saved_model", verbose=False)
+        assets = path / "assets"
+        assets.mkdir(exist_ok=True)
+        (assets / f"{METADATA_KEY}.json").write_text(json.dumps(metadata, indent=2))
+        return {}
+
+    def load(self, path: Path) -> Runner:
+        import tensorflow as tf
+
+        signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+        specs = signature.structured_input_signature[1]
+        in_name = single_key(specs, "SavedModel input")
+        out_name = single_key(signature.structured_outputs, "SavedModel output")
+        return Runner(lambda x: signature(**{in_name: tf.constant(x)})[out_name].numpy(), in_name, out_name,
+                      f"tensorflow {tf.__version__}", tuple(specs[in_name].shape[1:]))
+
+    def read_metadata(self, path: Path) -> dict:
+        return json.loads((Path(path) / "assets" / f"{METADATA_KEY}.json").read_text())

@@ -1,0 +1,129 @@
+"""TFLite / LiteRT through Keras' ``model.export(format="litert")``, run with ``ai_edge_litert``.
+
+Quantization options (TFLite converter settings passed through Keras):
+
+* ``float16``: weights stored as float16, computed in float32.
+* ``dynamic_int8``: weights int8; activations quantized on the fly, so
+  inputs, outputs and activations stay float32.
+* ``int8``: full-integer. Every op runs in int8 (``TFLITE_BUILTINS_INT8``),
+  with scales calibrated on ``calibration_data``; the model's input and output
+  stay float32, so the only float ops are the ``QUANTIZE`` at the input and the
+  ``DEQUANTIZE`` at the output (the report lists the float ops it finds).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from export.formats import METADATA_KEY, ExportFormat, Runner, register_format, single_key
+
+SIGNATURE = "serving_default"
+
+
+def converter_options(quantize: str | None, calibration: np.ndarray | None) -> dict:
+    """TFLite converter attributes for a quantize option (Keras sets them on the converter)."""
+    import tensorflow as tf
+
+    if quantize is None:
+        return {}
+    options: dict = {"optimizations": [tf.lite.Optimize.DEFAULT]}
+    if quantize == "float16":
+        options["target_spec"] = {"supported_types": [tf.float16]}
+    elif quantize == "int8":
+        samples = np.asarray(calibration, dtype=np.float32)
+        options["representative_dataset"] = lambda: ([samples[i:i + 1]] for i in range(len(samples)))
+        options["target_spec"] = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]}
+    return options
+
+
+def embed_metadata(flatbuffer: bytes, key: str, data: bytes) -> bytes:
+    """Return ``flatbuffer`` with ``data`` added as the model metadata entry ``key``."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(flatbuffer, 0))
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(data, dtype=np.uint8)
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = key
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = [*(model.metadata or []), entry]
+    builder = flatbuffers.Builder(len(flatbuffer) + len(data) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def read_flatbuffer_metadata(flatbuffer: bytes, key: str) -> bytes:
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(flatbuffer, 0)
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        if entry.Name().decode() == key:
+            return model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
+    raise KeyError(f"No {key!r} metadata in this TFLite model.")
+
+
+def float_ops(path: Path) -> list[str]:
+    """Names of the ops that read or write a float32 tensor (the ops that are not integer)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
+    ops = []
+    for op in interpreter._get_ops_details():  # noqa: SLF001 - the only op listing LiteRT offers
+        tensors = [i for i in [*op["inputs"], *op["outputs"]] if i >= 0]
+        if any(dtypes.get(i) == np.float32 for i in tensors):
+            ops.append(op["op_name"])
+    return ops
+
+
+@register_format
+class TFLiteFormat(ExportFormat):
+    """``model.tflite`` with a ``serving_default`` signature and metadata under ``aezoo_metadata``."""
+
+    name = "tflite"
+    artifact = "model.tflite"
+    runtime = "ai_edge_litert"
+    quantize = ("float16", "dynamic_int8", "int8")
+
+    def write(self, graph: keras.Model, path: Path, *, metadata: dict, quantize=None, calibration=None,
+              opset=None) -> dict:
+        graph.export(str(path), format="litert", verbose=False, **converter_options(quantize, calibration))
+        path.write_bytes(embed_metadata(path.read_bytes(), METADATA_KEY, json.dumps(metadata).encode()))
+        return {"float_ops": float_ops(path)} if quantize == "int8" else {}
+
+    def load(self, path: Path, num_threads: int | None = None) -> Runner:
+        import ai_edge_litert
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        runner = interpreter.get_signature_runner(SIGNATURE)
+        in_name = single_key(runner.get_input_details(), "TFLite input")
+        out_name = single_key(runner.get_output_details(), "TFLite output")
+        shape = tuple(int(d) for d in runner.get_input_details()[in_name]["shape_signature"][1:])
+        version = getattr(ai_edge_litert, "__version__", None) or _package_version("ai-edge-litert")
+        return Runner(lambda x: runner(**{in_name: x})[out_name], in_name, out_name,
+                      f"ai_edge_litert {version}", shape)
+
+    def read_metadata(self, path: Path) -> dict:
+        return json.loads(read_flatbuffer_metadata(Path(path).read_bytes(), METADATA_KEY))
+
+    def option_details(self, quantize: str | None) -> str:
+        return {
+            None: "float32",
+            "float16": "float16 weights, float32 compute",
+            "dynamic_int8": "int8 weights, float32 activations and I/O",
+            "int8": "full-integer int8 ops, float32 input/output (QUANTIZE/DEQUANTIZE at the edges)",
+        }[quantize]
+
+
+def _package_version(name: str) -> str:
+    from importlib import metadata
+
+    return metadata.version(name)

@@ -1,0 +1,127 @@
+"""``aezoo quickstart`` (what ``make demo`` runs): a pretrained encoder from load to validated exports.
+
+Offline, on embedded defaults, in about a minute on a 2-core CPU:
+
+1. load a pretrained encoder (SHA-256 checked);
+2. encode the bundled 1k MNIST sample;
+3. export the encoder to SavedModel, ONNX, TFLite and int8 TFLite, and the
+   decoder to ONNX, each validated in its own runtime;
+4. time each runtime briefly (median batch-1 latency, batch-256 throughput);
+5. write ``aezoo-out/``: export folders with their reports, ``codes.npy``, a
+   reconstruction grid (Keras vs the chained ONNX encoder -> decoder) and
+   ``summary.md``;
+6. print the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_ENTRY = "ae_conv.mnist"
+EXPORTS = (("encoder", "saved_model", None), ("encoder", "onnx", None), ("encoder", "tflite", None),
+           ("encoder", "tflite", "int8"), ("decoder", "onnx", None))
+
+
+def time_runtime(fn: Callable[[np.ndarray], object], x: np.ndarray, repeats: int = 30) -> dict:
+    """Median batch-1 latency (µs) and batch-``len(x)`` throughput (samples/s) after a warm-up call each."""
+    one = x[:1]
+    fn(one)
+    lat = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(one)
+        lat.append(time.perf_counter() - start)
+    fn(x)
+    big = []
+    for _ in range(max(3, repeats // 5)):
+        start = time.perf_counter()
+        fn(x)
+        big.append(time.perf_counter() - start)
+    return {"batch1_latency_us": 1e6 * float(np.median(lat)), "samples_per_s": len(x) / float(np.median(big))}
+
+
+def run(entry: str = DEFAULT_ENTRY, out: str | Path = "aezoo-out") -> list[dict]:
+    import zoo
+    from export import export_model, format_table, load_artifact
+    from zoo import data
+    from zoo.plots import reconstruction_grid
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"== 1. load {entry} (weights checked against the card's SHA-256)")
+    model = zoo.load_pretrained(entry)
+    card = zoo.get_card(entry)
+    x = data.to_unit_range(data.load_sample(card.dataset)[0])
+
+    print(f"== 2. encode the bundled {card.dataset} sample: {x.shape}")
+    codes = model.encode(x)
+    np.save(out / "codes.npy", codes)
+    print(f"codes {codes.shape} -> {out / 'codes.npy'}")
+
+    print("== 3. export and validate in each runtime")
+    reports = []
+    for part, fmt, quantize in EXPORTS:
+        folder = out / (f"{entry}.{part}.{fmt}" + (f"-{quantize}" if quantize else ""))
+        reports.append(export_model(model, fmt, folder, part=part, quantize=quantize, overwrite=True))
+    print(format_table(reports))
+
+    print("== 4. time each runtime (encoder)")
+    x256 = x[:256]
+    runtimes = {"keras predict_on_batch": model.encoder.predict_on_batch}
+    for report in reports:
+        if report.part == "encoder":
+            label = report.format + (f" {report.quantize}" if report.quantize else "")
+            runtimes[f"{label} ({report.runtime.split(' (')[0]})"] = load_artifact(Path(report.path).parent)
+    timings = [{"runtime": label, **time_runtime(fn, x256)} for label, fn in runtimes.items()]
+    for t in timings:
+        print(f"  {t['runtime']:<40} batch 1: {t['batch1_latency_us']:9.1f} µs   "
+              + f"batch 256: {t['samples_per_s']:10.0f} samples/s")
+
+    print("== 5. reconstructions through the chained ONNX encoder -> decoder")
+    onnx_enc = load_artifact(out / f"{entry}.encoder.onnx")
+    onnx_dec = load_artifact(out / f"{entry}.decoder.onnx")
+    chained = onnx_dec(onnx_enc(x[:64]))
+    keras_rec = model.predict(x[:64], verbose=0)
+    chain_err = float(np.abs(chained - keras_rec).max())
+    print(f"max |ONNX decoder(ONNX encoder(x)) - Keras model(x)| = {chain_err:.2e}")
+    grid = reconstruction_grid(model, x, out / "reconstructions.png", title=f"{entry}: input / Keras / ONNX",
+                               extra_rows={"ONNX": onnx_dec(onnx_enc(x[:10]))})
+    summary = _summary(entry, card, reports, timings, chain_err, codes.shape)
+    (out / "summary.md").write_text(summary)
+    print(f"== 6. wrote {out}/: {grid.split('/')[-1]}, summary.md, codes.npy and {len(reports)} export folders")
+    return timings
+
+
+def _summary(entry, card, reports, timings, chain_err, codes_shape) -> str:
+    lines = [f"# aezoo quickstart: {entry}", "",
+             f"{card.model} trained on {card.dataset}; card metrics (full test split): "
+             + ", ".join(f"{k} {v:.4g}" for k, v in card.metrics.items() if isinstance(v, float) and k in
+                         ("bce", "mse", "psnr")) + ".",
+             f"Encoded the bundled sample to codes of shape {codes_shape}.", "",
+             "| part | format | quantize | size (KiB) | runtime | max abs err | recon. MSE change |",
+             "|---|---|---|---|---|---|---|"]
+    for r in reports:
+        lines.append(f"| {r.part} | {r.format} | {r.quantize or '-'} | {r.size_bytes / 1024:.0f} | {r.runtime} | "
+                     + f"{r.max_abs_error:.2e} | {100 * r.mse_delta_rel:+.3f}% |")
+    lines += ["", f"Chained ONNX decoder(encoder(x)) vs Keras: max abs error {chain_err:.2e}.", "",
+              "| encoder runtime | batch-1 latency (µs, median) | batch-256 samples/s (median) |", "|---|---|---|"]
+    lines += [f"| {t['runtime']} | {t['batch1_latency_us']:.1f} | {t['samples_per_s']:.0f} |" for t in timings]
+    lines += ["", "Timings are a brief look on this machine; `aezoo bench` measures properly.", ""]
+    return "\n".join(lines)
+
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    run(args.entry, args.out)
+    return 0
+
+
+def add_commands(sub) -> dict[str, Callable[[argparse.Namespace], int]]:
+    p = sub.add_parser("quickstart", help="load a pretrained encoder, export it everywhere, time it (make demo)")
+    p.add_argument("--entry", default=DEFAULT_ENTRY, help="pretrained entry (default %(default)s)")
+    p.add_argument("--out", default="aezoo-out", help="output folder (default %(default)s)")
+    return {"quickstart": cmd_quickstart}
