@@ -85,21 +85,25 @@ def batches(inputs: np.ndarray, sizes=BATCH_SIZES) -> list[np.ndarray]:
     return out
 
 
-def compare(runner, reference, inputs: np.ndarray, sizes=BATCH_SIZES) -> tuple[float, float, list[str]]:
-    """Max and mean abs difference of ``runner`` and ``reference`` over batches of ``sizes``."""
-    diffs, problems = [], []
+def compare(runner, reference, inputs: np.ndarray, sizes=BATCH_SIZES) -> tuple[float, float, float, list[str]]:
+    """Max and mean abs difference of ``runner`` and ``reference`` over batches of ``sizes``.
+
+    Also returns the largest abs value of the reference, which puts the errors in scale.
+    """
+    diffs, problems, scale = [], [], 0.0
     for xb in batches(inputs, sizes):
         got, want = runner(xb), reference(xb)
+        scale = max(scale, float(np.max(np.abs(want))))
         if got.shape != want.shape:
             problems.append(f"batch {len(xb)}: output shape {got.shape}, Keras gives {want.shape}")
             continue
         diffs.append(np.abs(got.astype(np.float64) - want).ravel())
     if not diffs:
-        return float("inf"), float("inf"), problems
+        return float("inf"), float("inf"), scale, problems
     d = np.concatenate(diffs)
     if not np.isfinite(d).all():
         problems.append("non-finite outputs")
-    return float(np.max(d)), float(np.mean(d)), problems
+    return float(np.max(d)), float(np.mean(d)), scale, problems
 
 
 def run_batched(fn, x: np.ndarray, batch_size: int = 256) -> np.ndarray:

@@ -1,0 +1,61 @@
+"""``aezoo export``, ``aezoo encode`` and ``aezoo quickstart`` end to end."""
+
+import json
+
+import numpy as np
+
+import zoo
+from zoo.cli import main
+
+
+def _sample(tmp_path, n=20):
+    x = zoo.data.load_sample("mnist")[0][:n]
+    np.save(tmp_path / "x.npy", x)
+    return zoo.data.to_unit_range(x)
+
+
+def test_export_all_formats_prints_a_table(tmp_path, capsys):
+    assert main(["export", "ae_dense.mnist", "--format", "all", "--part", "decoder", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    folders = sorted(p.name for p in tmp_path.iterdir())
+    assert folders == [f"ae_dense.mnist.decoder.{f}" for f in ("onnx", "saved_model", "tflite")]
+    for folder in folders:
+        report = json.loads((tmp_path / folder / "export_report.json").read_text())
+        assert report["passed"] and report["part"] == "decoder" and folder.split(".")[-1] in out
+
+
+def test_encode_with_each_runtime_matches_keras(tmp_path):
+    x = _sample(tmp_path)
+    reference = zoo.load_pretrained("ae_dense.mnist").encode(x)
+    for runtime in ("keras", "onnx", "tflite"):
+        out = tmp_path / f"{runtime}.npy"
+        assert main(["encode", "ae_dense.mnist", "--input", str(tmp_path / "x.npy"), "--output", str(out),
+                     "--runtime", runtime]) == 0
+        np.testing.assert_allclose(np.load(out), reference, atol=1e-5, rtol=0)
+
+
+def test_encode_from_an_export_folder(tmp_path, capsys):
+    x = _sample(tmp_path)
+    assert main(["export", "ae_dense.mnist", "--format", "onnx", "--out", str(tmp_path / "exp")]) == 0
+    folder = tmp_path / "exp" / "ae_dense.mnist.encoder.onnx"
+    assert main(["encode", str(folder), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "c.npy")]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "c.npy"), zoo.load_pretrained("ae_dense.mnist").encode(x),
+                               atol=1e-5, rtol=0)
+    capsys.readouterr()
+    assert main(["encode", str(folder), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "d.npy"),
+                 "--runtime", "tflite"]) == 1
+    assert "is a onnx export" in capsys.readouterr().err
+
+
+def test_quickstart_writes_reports_grid_and_summary(tmp_path):
+    from zoo.quickstart import EXPORTS, run
+
+    timings = run("ae_dense.mnist", tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} >= {"codes.npy", "reconstructions.png", "summary.md"}
+    for part, fmt, quantize in EXPORTS:
+        folder = tmp_path / (f"ae_dense.mnist.{part}.{fmt}" + (f"-{quantize}" if quantize else ""))
+        assert json.loads((folder / "export_report.json").read_text())["passed"]
+    assert len(timings) == 1 + sum(part == "encoder" for part, _, _ in EXPORTS)
+    assert all(t["samples_per_s"] > 0 and t["batch1_latency_us"] > 0 for t in timings)
+    assert np.load(tmp_path / "codes.npy").shape == (1000, 32)
+    assert "Chained ONNX" in (tmp_path / "summary.md").read_text()
