@@ -14,6 +14,7 @@ Quantization options (TFLite converter settings passed through Keras):
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import keras
@@ -99,17 +100,29 @@ class TFLiteFormat(ExportFormat):
         return {"float_ops": float_ops(path)} if quantize == "int8" else {}
 
     def load(self, path: Path, num_threads: int | None = None) -> Runner:
+        """A runner on all CPU cores by default; tensors are re-allocated only when the batch size changes."""
         import ai_edge_litert
         from ai_edge_litert.interpreter import Interpreter
 
-        interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-        runner = interpreter.get_signature_runner(SIGNATURE)
-        in_name = single_key(runner.get_input_details(), "TFLite input")
-        out_name = single_key(runner.get_output_details(), "TFLite output")
-        shape = tuple(int(d) for d in runner.get_input_details()[in_name]["shape_signature"][1:])
+        interpreter = Interpreter(model_path=str(path), num_threads=num_threads or os.cpu_count())
+        signature = interpreter.get_signature_runner(SIGNATURE)
+        inputs, outputs = signature.get_input_details(), signature.get_output_details()
+        in_name, out_name = single_key(inputs, "TFLite input"), single_key(outputs, "TFLite output")
+        in_index, out_index = inputs[in_name]["index"], outputs[out_name]["index"]
+        allocated = {"shape": None}
+
+        def run(x: np.ndarray) -> np.ndarray:
+            if allocated["shape"] != x.shape:
+                interpreter.resize_tensor_input(in_index, x.shape)
+                interpreter.allocate_tensors()
+                allocated["shape"] = x.shape
+            interpreter.set_tensor(in_index, x)
+            interpreter.invoke()
+            return interpreter.get_tensor(out_index)
+
+        shape = tuple(int(d) for d in inputs[in_name]["shape_signature"][1:])
         version = getattr(ai_edge_litert, "__version__", None) or _package_version("ai-edge-litert")
-        return Runner(lambda x: runner(**{in_name: x})[out_name], in_name, out_name,
-                      f"ai_edge_litert {version}", shape)
+        return Runner(run, in_name, out_name, f"ai_edge_litert {version}", shape)
 
     def read_metadata(self, path: Path) -> dict:
         return json.loads(read_flatbuffer_metadata(Path(path).read_bytes(), METADATA_KEY))
