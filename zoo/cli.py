@@ -180,7 +180,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "list": cmd_list, "info": cmd_info, "train": cmd_train, "evaluate": cmd_evaluate,
 }
 #: Modules that add their own subcommands with ``add_commands(subparsers) -> {name: function}``.
-COMMAND_MODULES = ("export.cli", "zoo.quickstart")
+COMMAND_MODULES = ("export.cli", "zoo.quickstart", "benchmarks.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,224 @@
+"""What every benchmark shares: the row schema, the environment, timing, OOM retries and output files."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+RESULTS = Path(__file__).parent / "results"
+
+#: Every row of every benchmark has exactly these keys (None where a value does not apply).
+ROW_KEYS = [
+    "benchmark", "model", "part", "runtime", "config", "device", "precision", "xla", "steps_per_execution",
+    "batch_size", "requested_batch_size", "iterations", "samples_per_s", "latency_ms_median", "latency_ms_p90",
+    "flops_per_sample", "gflops_per_s", "peak_gflops_per_s", "percent_of_peak", "note",
+    "cpu", "cpu_cores", "gpu", "gpu_memory_gb", "tensorflow", "keras", "onnxruntime", "ai_edge_litert",
+    "python", "platform",
+]
+
+
+def _version(package: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpus() -> list[dict]:
+    """Name and memory (GiB) of each visible GPU, through TensorFlow."""
+    import tensorflow as tf
+
+    out = []
+    for device in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(device)
+        name = details.get("device_name", device.name)
+        memory = None
+        try:
+            import subprocess
+
+            query = subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+                                   capture_output=True, text=True, timeout=10)
+            memory = round(float(query.stdout.split()[len(out)]) / 1024, 1)
+        except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+            pass
+        out.append({"name": name, "memory_gb": memory})
+    return out
+
+
+def environment() -> dict:
+    """The machine and software of a run; copied into every row."""
+    import keras
+
+    found = gpus()
+    return {
+        "cpu": cpu_model(), "cpu_cores": os.cpu_count(),
+        "gpu": ", ".join(g["name"] for g in found) or None,
+        "gpu_memory_gb": found[0]["memory_gb"] if found else None,
+        "tensorflow": _version("tensorflow"), "keras": keras.__version__,
+        "onnxruntime": _version("onnxruntime"), "ai_edge_litert": _version("ai-edge-litert"),
+        "python": platform.python_version(), "platform": platform.platform(),
+    }
+
+
+def select_device(choice: str) -> str:
+    """Resolve ``auto|cpu|gpu`` and hide the GPUs from TensorFlow for ``cpu`` (before first use)."""
+    import tensorflow as tf
+
+    if choice == "cpu":
+        tf.config.set_visible_devices([], "GPU")
+        return "cpu"
+    available = tf.config.list_physical_devices("GPU")
+    if choice == "gpu" and not available:
+        raise RuntimeError("--device gpu was asked for, but TensorFlow sees no GPU on this machine.")
+    return "gpu" if available else "cpu"
+
+
+def timed(fn: Callable[[], object], warmup: int = 2, min_iters: int = 5, max_iters: int = 200,
+          min_seconds: float = 0.5) -> list[float]:
+    """Seconds per call of ``fn`` after ``warmup`` calls: at least ``min_iters``, until ``min_seconds`` pass."""
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < min_iters or (len(times) < max_iters and time.perf_counter() - start < min_seconds):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    text = f"{type(err).__name__} {err}".lower()
+    return isinstance(err, MemoryError) or any(
+        key in text for key in ("resourceexhausted", "out of memory", "oom", "failed to allocate"))
+
+
+def with_oom_retry(run: Callable[[int], dict], batch_size: int) -> dict:
+    """``run(batch_size)``, halving the batch size after each out-of-memory error (down to 1)."""
+    size, notes = batch_size, []
+    while True:
+        try:
+            row = run(size)
+        except Exception as err:  # noqa: BLE001 - only OOM is retried, anything else is re-raised
+            if not is_out_of_memory(err) or size == 1:
+                raise
+            notes.append(f"out of memory at batch {size}")
+            size //= 2
+            continue
+        row["requested_batch_size"] = batch_size
+        if notes:
+            row["note"] = "; ".join([*notes, row.get("note") or ""]).strip("; ")
+        return row
+
+
+def make_row(benchmark: str, times: list[float], batch_size: int, flops_per_sample: int | None,
+             peak: float | None, env: dict, **fields) -> dict:
+    """A full row from per-call (or per-step) times: medians, p90, throughput and roofline."""
+    median = statistics.median(times)
+    gflops = flops_per_sample * batch_size / median / 1e9 if flops_per_sample else None
+    row = dict.fromkeys(ROW_KEYS)
+    row.update(env)
+    row.update(
+        benchmark=benchmark, batch_size=batch_size, requested_batch_size=batch_size, iterations=len(times),
+        samples_per_s=batch_size / median, latency_ms_median=1e3 * median,
+        latency_ms_p90=1e3 * percentile(times, 90), flops_per_sample=flops_per_sample, gflops_per_s=gflops,
+        peak_gflops_per_s=peak, percent_of_peak=100 * gflops / peak if gflops and peak else None,
+    )
+    unknown = set(fields) - set(ROW_KEYS)
+    if unknown:
+        raise KeyError(f"Unknown row keys {sorted(unknown)}; the schema is benchmarks.common.ROW_KEYS.")
+    row.update(fields)
+    return row
+
+
+def write_results(rows: list[dict], out: str | os.PathLike, title: str, x: str = "batch_size") -> list[Path]:
+    """Write ``out.csv``, ``out.json`` and ``out.png`` (samples/s against batch size, one line per runtime)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_suffix(".csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=ROW_KEYS)
+        writer.writeheader()
+        writer.writerows(rows)
+    out.with_suffix(".json").write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+    plot(rows, out.with_suffix(".png"), title, x)
+    return [out.with_suffix(s) for s in (".csv", ".json", ".png")]
+
+
+def series_label(row: dict) -> str:
+    parts = [row["model"], row["part"] or "", row["runtime"], row["config"] or ""]
+    if row["precision"] not in (None, "float32"):
+        parts.append(row["precision"])
+    return " ".join(p for p in parts if p)
+
+
+def plot(rows: list[dict], path: Path, title: str, x: str = "batch_size") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series: dict[str, list[tuple[float, float]]] = {}
+    for row in rows:
+        series.setdefault(series_label(row), []).append((row[x], row["samples_per_s"]))
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for label, points in series.items():
+        points.sort()
+        ax.plot(*zip(*points, strict=True), marker="o", label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel(x.replace("_", " "))
+    ax.set_ylabel("samples / s (median)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=6, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, out_name: str) -> None:
+    parser.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
+                        help="run on the GPU when present (auto), or force one")
+    parser.add_argument("--out", default=str(RESULTS / out_name), help="output path without suffix")
+    parser.add_argument("--peak-sizes", type=int, nargs="+", default=None,
+                        help="matrix sizes of the matmul peak probe (default by device)")
+
+
+HEADER = (f"{'series':<56} {'batch':>6} {'samples/s':>11} {'median ms':>10} {'p90 ms':>9} "
+          + f"{'GFLOP/s':>8} {'% peak':>7}")
+
+
+def print_rows(rows: list[dict], header: bool = False) -> None:
+    if header:
+        print(HEADER)
+    for r in rows:
+        pct = "" if r["percent_of_peak"] is None else f"{r['percent_of_peak']:.1f}"
+        gf = "" if r["gflops_per_s"] is None else f"{r['gflops_per_s']:.1f}"
+        print(f"{series_label(r):<56} {r['batch_size']:>6} {r['samples_per_s']:>11.0f} "
+              + f"{r['latency_ms_median']:>10.4f} {r['latency_ms_p90']:>9.4f} {gf:>8} {pct:>7}", flush=True)

@@ -1,0 +1,124 @@
+"""Benchmark scripts at a tiny size: FLOP counts against hand counts, the row schema, OOM retries."""
+
+import json
+
+import pytest
+
+import zoo
+from benchmarks import common, flops
+from tests.helpers import tiny_model
+from zoo.cli import main
+
+ROW_NUMBERS = ("samples_per_s", "latency_ms_median", "latency_ms_p90", "gflops_per_s", "percent_of_peak",
+               "peak_gflops_per_s", "flops_per_sample")
+ENV_KEYS = ("cpu", "cpu_cores", "tensorflow", "keras", "onnxruntime", "ai_edge_litert", "precision", "xla", "device")
+
+
+def test_dense_flops_match_a_hand_count():
+    model = zoo.create_model("ae_dense", latent_dim=32, hidden_units=(512, 256))
+    encoder = 2 * (784 * 512 + 512 * 256 + 256 * 32)
+    decoder = 2 * (32 * 256 + 256 * 512 + 512 * 784)
+    assert flops.part_flops(model, "encoder") == encoder
+    assert flops.part_flops(model, "decoder") == decoder
+    assert flops.part_flops(model, "autoencoder") == encoder + decoder
+    assert flops.training_flops(model) == 3 * (encoder + decoder)
+
+
+def test_conv_flops_match_a_hand_count():
+    model = zoo.create_model("ae_conv", latent_dim=16, filters=(32, 64))
+    # 3x3 stride-2 'same' convs: 28x28x1 -> 14x14x32 -> 7x7x64, then Dense 3136 -> 16.
+    encoder = 2 * (14 * 14 * 9 * 1 * 32 + 7 * 7 * 9 * 32 * 64 + 3136 * 16)
+    # Dense 16 -> 3136; transposed convs scatter each input pixel: 7x7x64 -> 14x14x32 -> 28x28x32;
+    # output conv 3x3 on 28x28x32 -> 28x28x1.
+    decoder = 2 * (16 * 3136 + 7 * 7 * 9 * 64 * 32 + 14 * 14 * 9 * 32 * 32 + 28 * 28 * 9 * 32 * 1)
+    assert flops.part_flops(model, "encoder") == encoder
+    assert flops.part_flops(model, "decoder") == decoder
+
+
+def test_vae_training_flops_count_both_posterior_heads():
+    model = zoo.create_model("vae_dense", latent_dim=8, hidden_units=(64,))
+    posterior = 2 * (784 * 64 + 64 * 8 + 64 * 8)
+    decoder = 2 * (8 * 64 + 64 * 784)
+    assert flops.part_flops(model, "encoder") == 2 * (784 * 64 + 64 * 8)  # the mean only
+    assert flops.training_flops(model) == 3 * (posterior + decoder)
+
+
+def test_percentile_and_row_maths():
+    times = [0.001 * i for i in range(1, 11)]
+    row = common.make_row("inference", times, 100, 2_000_000, 100.0, {"cpu": "x"}, model="m", runtime="r")
+    assert set(row) == set(common.ROW_KEYS)
+    median = 0.0055
+    assert row["latency_ms_median"] == pytest.approx(1e3 * median)
+    assert row["latency_ms_p90"] == pytest.approx(9.0)
+    assert row["samples_per_s"] == pytest.approx(100 / median)
+    assert row["gflops_per_s"] == pytest.approx(2e6 * 100 / median / 1e9)
+    assert row["percent_of_peak"] == pytest.approx(row["gflops_per_s"])
+    with pytest.raises(KeyError, match="schema"):
+        common.make_row("x", times, 1, None, None, {}, speed=3)
+
+
+def test_out_of_memory_halves_the_batch():
+    seen = []
+
+    def run(batch):
+        seen.append(batch)
+        if batch > 16:
+            raise RuntimeError("ResourceExhaustedError: OOM when allocating tensor")
+        return dict.fromkeys(common.ROW_KEYS) | {"batch_size": batch, "note": None}
+
+    row = common.with_oom_retry(run, 64)
+    assert seen == [64, 32, 16] and row["batch_size"] == 16 and row["requested_batch_size"] == 64
+    assert row["note"] == "out of memory at batch 64; out of memory at batch 32"
+    with pytest.raises(ValueError):
+        common.with_oom_retry(lambda b: (_ for _ in ()).throw(ValueError("not memory")), 8)
+
+
+def test_gpu_request_without_gpu_is_a_clear_error(capsys):
+    assert main(["bench", "peak", "--device", "gpu", "--peak-sizes", "32"]) == 1
+    assert "sees no GPU" in capsys.readouterr().err
+
+
+def _check_rows(path, benchmark):
+    rows = json.loads(path.with_suffix(".json").read_text())["rows"]
+    assert path.with_suffix(".png").stat().st_size > 1000
+    header = path.with_suffix(".csv").read_text().splitlines()[0].split(",")
+    assert header == common.ROW_KEYS
+    mine = [r for r in rows if r["benchmark"] == benchmark]
+    assert mine and any(r["benchmark"] == "peak" for r in rows)
+    for r in rows:
+        assert set(r) == set(common.ROW_KEYS)
+        assert all(isinstance(r[k], (int, float)) and r[k] > 0 for k in ROW_NUMBERS), r
+        assert all(r[k] is not None for k in ENV_KEYS), r
+    return mine
+
+
+def test_train_script_tiny(tmp_path):
+    out = tmp_path / "train"
+    assert main(["bench", "train", "--models", "ae_dense", "--set", "hidden_units=(16,)", "--set", "latent_dim=4",
+                 "--dataset", "sample:mnist", "--samples", "128", "--epochs", "2", "--batch-sizes", "32",
+                 "--xla", "default", "off", "--peak-sizes", "64", "--device", "cpu", "--out", str(out)]) == 0
+    rows = _check_rows(out, "train")
+    configs = [r["config"] for r in rows]
+    assert configs == ["plain_fit_numpy", "aezoo_default", "aezoo_default xla=off"]
+    assert rows[0]["batch_size"] == 256 and rows[0]["flops_per_sample"] == 3 * 2 * (784 * 16 + 16 * 4) * 2
+
+
+def test_inference_script_tiny(tmp_path):
+    out = tmp_path / "infer"
+    assert main(["bench", "infer", "--models", "ae_dense", "--parts", "encoder", "--batch-sizes", "1", "3",
+                 "--min-seconds", "0.01", "--peak-sizes", "64", "--device", "cpu", "--out", str(out)]) == 0
+    rows = _check_rows(out, "inference")
+    from benchmarks.inference_throughput import RUNTIMES
+
+    assert sorted({r["runtime"] for r in rows}) == sorted(RUNTIMES)
+    assert {r["batch_size"] for r in rows} == {1, 3}
+    assert {r["precision"] for r in rows if r["runtime"] == "litert_int8"} == {"int8"}
+
+
+def test_inference_of_an_untrained_tiny_model_by_name(tmp_path):
+    from benchmarks.inference_throughput import run
+
+    model = tiny_model("ae_conv")
+    assert flops.part_flops(model, "decoder") > 0
+    rows = run(["ae_conv"], ["decoder"], ["onnxruntime"], [2], "cpu", {"float32": 100.0}, {"cpu": "x"}, 0.01)
+    assert len(rows) == 1 and rows[0]["part"] == "decoder" and rows[0]["samples_per_s"] > 0
