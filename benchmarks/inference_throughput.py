@@ -115,7 +115,7 @@ def run(models, parts, runtimes, batch_sizes, device, peaks, env, min_seconds=0.
             for part in parts:
                 flops = part_flops(model, part)
                 inputs = model.encoder.predict(x_all, batch_size=1024, verbose=0) if part == "decoder" else x_all
-                for runtime, (fn, runs_on, precision) in runners(model, part, runtimes, device, workdir).items():
+                for runtime, (fn, runs_on, precision) in runners(model, part, runtimes, device, workdir / name).items():
                     fields = dict(model=name, part=part, runtime=runtime, device=runs_on, precision=precision,
                                   xla=runtime == "keras_xla", note="% of peak is against the float32 matmul peak")
                     for b in batch_sizes:

@@ -7,8 +7,10 @@ Every model gets one baseline row, plain ``model.fit(numpy_array, batch_size=256
 with Keras' defaults, and one row per combination of the options, trained
 through aezoo's default path (cached uint8 ``tf.data`` pipeline scaled in-graph,
 ``zoo.train.compile_options``) with the option overridden. All rows of a model
-start from the same initial weights, in this one process. The first epoch is a
-warm-up; step time is epoch time / steps, median (and p90) over the timed epochs.
+start from the same initial weights, in this one process. Each configuration
+is compiled and trained for one warm-up epoch, then the configurations train
+one epoch each in turn (interleaved, so a shared machine's drift hits them
+alike); step time is epoch time / steps, median (and p90) over the timed epochs.
 FLOPs are 3x the forward pass (``benchmarks.flops``); % of peak is against the
 matmul probe run at the start (``benchmarks.peak``).
 """
@@ -39,89 +41,123 @@ BASELINE_BATCH = 256
 XLA_CHOICES = {"default": None, "on": True, "off": False}
 
 
-def _epoch_timer():
-    import keras
+class Trainer:
+    """One configuration, compiled and warmed up, that trains one more epoch per :meth:`epoch` call."""
 
-    class EpochTimer(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.times = []
+    def __init__(self, model_name: str, model_kwargs: dict, x_u8, batch_size: int, *, baseline: bool,
+                 precision: str = "float32", xla=None, steps_per_execution: int | None = None, seed: int = 0):
+        import keras
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
+        import zoo
+        from zoo import data as zdata
+        from zoo.train import compile_options
 
-        def on_epoch_end(self, epoch, logs=None):
-            self.times.append(time.perf_counter() - self.start)
+        self.batch_size, self.precision, self.baseline, self.epochs_done = batch_size, precision, baseline, 0
+        self.policy = {"float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}[precision]
+        with self._policy():
+            keras.utils.set_random_seed(seed)
+            self.model = zoo.create_model(model_name, **model_kwargs)
+            if baseline:
+                self.options = {}
+                self.model.compile(keras.optimizers.Adam(1e-3))
+                self.fit_args = {"x": zdata.to_unit_range(x_u8), "batch_size": batch_size}
+            else:
+                self.options = compile_options(self.model)
+                if xla is not None:
+                    self.options["jit_compile"] = xla
+                if steps_per_execution is not None:
+                    self.options["steps_per_execution"] = steps_per_execution
+                self.model.compile(keras.optimizers.Adam(1e-3), **self.options)
+                self.fit_args = {"x": zdata.make_pipeline(x_u8, batch_size, shuffle=True, seed=seed),
+                                 "shuffle": False}
+        self.steps = -(-len(x_u8) // batch_size)
+        self.warmup = self.epoch()
 
-    return EpochTimer()
+    def _policy(self):
+        import contextlib
+
+        import keras
+
+        @contextlib.contextmanager
+        def scope():
+            keras.mixed_precision.set_global_policy(self.policy)
+            try:
+                yield
+            finally:
+                keras.mixed_precision.set_global_policy("float32")
+
+        return scope()
+
+    def epoch(self) -> float:
+        """Train one epoch; return its wall time in seconds (from Keras' epoch callbacks)."""
+        import keras
+
+        times = []
+
+        class Timer(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                times.append(time.perf_counter() - self.start)
+
+        with self._policy():
+            self.model.fit(**self.fit_args, initial_epoch=self.epochs_done, epochs=self.epochs_done + 1,
+                           callbacks=[Timer()], verbose=0)
+        self.epochs_done += 1
+        return times[0]
 
 
-def train_once(model_name: str, model_kwargs: dict, x_u8, batch_size: int, epochs: int, *, baseline: bool,
-               precision: str = "float32", xla=None, steps_per_execution: int | None = None,
-               seed: int = 0) -> tuple[list[float], object, dict]:
-    """Train one configuration; return per-step times of the timed epochs, the model and its compile options."""
-    import keras
-    import numpy as np
-
-    import zoo
-    from zoo import data as zdata
-    from zoo.train import compile_options
-
-    policy = {"float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}[precision]
-    keras.mixed_precision.set_global_policy(policy)
-    try:
-        keras.utils.set_random_seed(seed)
-        model = zoo.create_model(model_name, **model_kwargs)
-        timer = _epoch_timer()
-        if baseline:
-            options = {}
-            model.compile(keras.optimizers.Adam(1e-3))
-            model.fit(zdata.to_unit_range(x_u8), batch_size=batch_size, epochs=epochs, callbacks=[timer],
-                      verbose=0)
-        else:
-            options = compile_options(model)
-            if xla is not None:
-                options["jit_compile"] = xla
-            if steps_per_execution is not None:
-                options["steps_per_execution"] = steps_per_execution
-            model.compile(keras.optimizers.Adam(1e-3), **options)
-            data = zdata.make_pipeline(x_u8, batch_size, shuffle=True, seed=seed)
-            model.fit(data, epochs=epochs, callbacks=[timer], verbose=0, shuffle=False)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-    steps = int(np.ceil(len(x_u8) / batch_size))
-    return [t / steps for t in timer.times[1:]], model, options
+def _prepare(spec: dict, batch_size: int) -> dict:
+    """Build and warm up a configuration; out-of-memory errors surface here and halve the batch."""
+    trainer = Trainer(spec["model"], spec["kwargs"], spec["x_u8"], batch_size, baseline=spec["baseline"],
+                      precision=spec["precision"], xla=XLA_CHOICES[spec["xla"]], steps_per_execution=spec["spe"])
+    return {"trainer": trainer, "batch_size": batch_size}
 
 
 def run(models: list[str], x_u8, *, batch_sizes, precisions, xla_modes, spes, epochs, device, peaks, env,
         model_kwargs=None) -> list[dict]:
+    """Rows for every model: the plain-fit baseline and each option combination.
+
+    A model's configurations are built and warmed up first, then trained one
+    epoch each in turn, so drift in the machine's speed hits all of them alike.
+    """
     rows = []
     for model_name in models:
-        kwargs = (model_kwargs or {}).get(model_name, {})
-
-        def measure(batch_size, baseline, precision="float32", xla_mode="default", spe=None, _m=model_name,
-                    _k=kwargs):
-            times, model, options = train_once(_m, _k, x_u8, batch_size, epochs, baseline=baseline,
-                                               precision=precision, xla=XLA_CHOICES[xla_mode],
-                                               steps_per_execution=spe)
-            config = "plain_fit_numpy" if baseline else "aezoo_default" + "".join(
-                f" {k}={v}" for k, v in (("xla", xla_mode), ("spe", spe)) if v not in ("default", None))
-            return make_row(
-                "train", times, batch_size, training_flops(model), peaks.get(precision), env, model=_m,
-                part="autoencoder", runtime="keras fit", config=config, device=device, precision=precision,
-                xla=bool(options.get("jit_compile")) if not baseline else "keras default",
-                steps_per_execution=options.get("steps_per_execution", 1),
-                note=f"{len(x_u8)} samples/epoch, {len(times)} timed epochs after 1 warm-up",
+        specs = [dict(model=model_name, kwargs=(model_kwargs or {}).get(model_name, {}), x_u8=x_u8, baseline=True,
+                      precision="float32", xla="default", spe=None, batch_size=BASELINE_BATCH)]
+        for b, p, x, s in itertools.product(batch_sizes, precisions, xla_modes, spes):
+            specs.append(dict(specs[0], baseline=False, precision=p, xla=x, spe=s, batch_size=b))
+        prepared = []
+        for spec in specs:
+            ready = with_oom_retry(lambda b, spec=spec: _prepare(spec, b), spec["batch_size"])
+            prepared.append((spec, ready))
+        times = [[] for _ in prepared]
+        for _ in range(epochs - 1):
+            for i, (_, ready) in enumerate(prepared):
+                times[i].append(ready["trainer"].epoch() / ready["trainer"].steps)
+        base_ms = None
+        for (spec, ready), step_times in zip(prepared, times, strict=True):
+            t = ready["trainer"]
+            config = "plain_fit_numpy" if spec["baseline"] else "aezoo_default" + "".join(
+                f" {k}={v}" for k, v in (("xla", spec["xla"]), ("spe", spec["spe"])) if v not in ("default", None))
+            row = make_row(
+                "train", step_times, t.batch_size, training_flops(t.model), peaks.get(spec["precision"]), env,
+                model=model_name, part="autoencoder", runtime="keras fit", config=config, device=device,
+                precision=spec["precision"], requested_batch_size=spec["batch_size"],
+                xla="keras default" if spec["baseline"] else bool(t.options.get("jit_compile")),
+                steps_per_execution=t.options.get("steps_per_execution", 1),
+                note=f"{len(x_u8)} samples/epoch; {len(step_times)} timed epochs, interleaved with the other "
+                     + f"configurations, after a {t.warmup:.1f} s warm-up epoch",
             )
-
-        base = with_oom_retry(lambda b: measure(b, True), BASELINE_BATCH)
-        rows.append(base)
-        print_rows([base], header=True)
-        for batch_size, precision, xla_mode, spe in itertools.product(batch_sizes, precisions, xla_modes, spes):
-            row = with_oom_retry(lambda b, p=precision, x=xla_mode, s=spe: measure(b, False, p, x, s), batch_size)
-            if row["batch_size"] == BASELINE_BATCH:
-                row["note"] += f"; {base['latency_ms_median'] / row['latency_ms_median']:.2f}x plain fit"
+            if ready.get("note"):
+                row["note"] = ready["note"] + "; " + row["note"]
+            if spec["baseline"]:
+                base_ms = row["latency_ms_median"]
+            elif t.batch_size == BASELINE_BATCH:
+                row["note"] += f"; {base_ms / row['latency_ms_median']:.2f}x plain fit"
             rows.append(row)
-            print_rows([row])
+            print_rows([row], header=len(rows) == 1)
     return rows
 
 

@@ -120,5 +120,7 @@ def test_inference_of_an_untrained_tiny_model_by_name(tmp_path):
 
     model = tiny_model("ae_conv")
     assert flops.part_flops(model, "decoder") > 0
-    rows = run(["ae_conv"], ["decoder"], ["onnxruntime"], [2], "cpu", {"float32": 100.0}, {"cpu": "x"}, 0.01)
-    assert len(rows) == 1 and rows[0]["part"] == "decoder" and rows[0]["samples_per_s"] > 0
+    rows = run(["ae_conv", "ae_dense"], ["decoder"], ["onnxruntime"], [2], "cpu", {"float32": 100.0},
+               {"cpu": "x"}, 0.01)
+    assert [r["model"] for r in rows] == ["ae_conv", "ae_dense"]
+    assert all(r["part"] == "decoder" and r["samples_per_s"] > 0 for r in rows)
