@@ -46,8 +46,8 @@ def _read_inputs(path: str, shape: tuple[int, ...] | None = None):
     from zoo.data import load_user_data, to_unit_range
 
     x = to_unit_range(load_user_data(path, image_size=tuple(shape[:2]) if shape and len(shape) == 3 else None))
-    if shape is not None and x.shape[1:] != tuple(shape) and x.ndim > 1 \
-            and int(np.prod(x.shape[1:])) == int(np.prod(shape)):
+    same_size = x.ndim > 1 and shape is not None and int(np.prod(x.shape[1:])) == int(np.prod(shape))
+    if same_size and x.shape[1:] != tuple(shape):
         x = x.reshape((-1, *shape))
     return x
 

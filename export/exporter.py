@@ -50,7 +50,12 @@ def _publish(tmp: Path, target: Path, overwrite: bool) -> None:
             raise FileExistsError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
         old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
         target.rename(old)
-    tmp.rename(target)
+    try:
+        tmp.rename(target)
+    except OSError:
+        if old is not None:
+            old.rename(target)  # put the previous export back
+        raise
     if old is not None:
         shutil.rmtree(old)
 
