@@ -8,8 +8,8 @@ same with XLA (``jit_compile=True``), and the exports of ``export.export_model``
 (validated before they are timed): SavedModel, onnxruntime, LiteRT float32 and
 LiteRT full-integer int8. A model is a pretrained entry or a registered name
 (random weights). Each cell: warm-up calls, then timed calls of one batch
-until 0.5 s pass (at least 5); median and p90 latency per call, samples/s
-from the median. FLOPs per sample come from the part's layers
+for 0.6 s in three rounds interleaved with the other runtimes (at least 5 calls
+a round); median and p90 latency per call, samples/s from the median. FLOPs per sample come from the part's layers
 (``benchmarks.flops``) and % of peak is against the matmul probe of this run.
 """
 
@@ -98,14 +98,18 @@ def images(model, n: int) -> np.ndarray:
     return np.resize(x, (n, *x.shape[1:])).astype(np.float32)
 
 
-def measure(fn, inputs, flops, peak, env, min_seconds, fields, batch_size) -> dict:
-    """One row: ``fn`` timed on a batch of ``batch_size`` inputs."""
+def first_round(fn, inputs, min_seconds, batch_size) -> dict:
+    """Warm up and time ``fn`` on one batch; out-of-memory errors surface here and halve the batch."""
     xb = np.ascontiguousarray(inputs[:batch_size])
-    times = timed(lambda: fn(xb), warmup=3, min_seconds=min_seconds)
-    return make_row("inference", times, batch_size, flops, peak, env, **fields)
+    return {"times": timed(lambda: fn(xb), warmup=3, min_seconds=min_seconds), "batch_size": batch_size, "x": xb}
 
 
-def run(models, parts, runtimes, batch_sizes, device, peaks, env, min_seconds=0.5) -> list[dict]:
+def run(models, parts, runtimes, batch_sizes, device, peaks, env, min_seconds=0.5, rounds=3) -> list[dict]:
+    """One row per model x part x runtime x batch size.
+
+    At each batch size the runtimes take turns, ``rounds`` times, each for
+    ``min_seconds / rounds``, so a shared machine's drift hits them alike.
+    """
     rows = []
     workdir = Path(tempfile.mkdtemp(prefix="aezoo-bench-"))
     try:
@@ -115,12 +119,22 @@ def run(models, parts, runtimes, batch_sizes, device, peaks, env, min_seconds=0.
             for part in parts:
                 flops = part_flops(model, part)
                 inputs = model.encoder.predict(x_all, batch_size=1024, verbose=0) if part == "decoder" else x_all
-                for runtime, (fn, runs_on, precision) in runners(model, part, runtimes, device, workdir / name).items():
-                    fields = dict(model=name, part=part, runtime=runtime, device=runs_on, precision=precision,
-                                  xla=runtime == "keras_xla", note="% of peak is against the float32 matmul peak")
-                    for b in batch_sizes:
-                        row = with_oom_retry(partial(measure, fn, inputs, flops, peaks["float32"], env,
-                                                     min_seconds, fields), b)
+                runs = runners(model, part, runtimes, device, workdir / name)
+                slice_s = min_seconds / rounds
+                for b in batch_sizes:
+                    cells = {rt: with_oom_retry(partial(first_round, fn, inputs, slice_s), b)
+                             for rt, (fn, _, _) in runs.items()}
+                    for _ in range(rounds - 1):
+                        for rt, (fn, _, _) in runs.items():
+                            x = cells[rt]["x"]
+                            cells[rt]["times"] += timed(lambda fn=fn, x=x: fn(x), warmup=1, min_seconds=slice_s)
+                    for rt, (_, runs_on, precision) in runs.items():
+                        cell = cells[rt]
+                        note = "; ".join(filter(None, [cell.get("note"), f"{rounds} interleaved rounds",
+                                                       "% of peak is against the float32 matmul peak"]))
+                        row = make_row("inference", cell["times"], cell["batch_size"], flops, peaks["float32"], env,
+                                       model=name, part=part, runtime=rt, device=runs_on, precision=precision,
+                                       xla=rt == "keras_xla", requested_batch_size=b, note=note)
                         rows.append(row)
                         print_rows([row], header=len(rows) == 1)
     finally:
@@ -136,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
                         choices=["encoder", "decoder", "autoencoder"])
     parser.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=RUNTIMES)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32, 256, 4096])
-    parser.add_argument("--min-seconds", type=float, default=0.5, help="timed seconds per cell (at least 5 calls)")
+    parser.add_argument("--min-seconds", type=float, default=0.6,
+                        help="timed seconds per cell, split over the rounds (at least 5 calls per round)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of all runtimes per batch size")
     add_common_arguments(parser, "inference_throughput")
     args = parser.parse_args(argv)
 
@@ -146,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     env = environment()
     peaks, peak_rows = probe(device, ["float32"], args.peak_sizes, env)
     print(f"matmul peak: {peaks['float32']:.1f} GFLOP/s (float32)")
-    rows = run(args.models, args.parts, args.runtimes, args.batch_sizes, device, peaks, env, args.min_seconds)
+    rows = run(args.models, args.parts, args.runtimes, args.batch_sizes, device, peaks, env, args.min_seconds,
+               args.rounds)
     files = write_results(peak_rows + rows, args.out, f"inference throughput ({device}, {env['cpu']})")
     print("wrote " + ", ".join(map(str, files)))
     return 0
