@@ -124,3 +124,13 @@ def test_inference_of_an_untrained_tiny_model_by_name(tmp_path):
                {"cpu": "x"}, 0.01)
     assert [r["model"] for r in rows] == ["ae_conv", "ae_dense"]
     assert all(r["part"] == "decoder" and r["samples_per_s"] > 0 for r in rows)
+
+
+def test_int8_beyond_its_export_bound_is_still_timed_with_a_note(monkeypatch):
+    from benchmarks.inference_throughput import run
+    from export import validate
+
+    monkeypatch.setitem(validate.DEFAULT_MSE_RTOL, "int8", -1.0)  # every int8 export now misses its bound
+    rows = run(["ae_dense"], ["encoder"], ["litert_int8"], [2], "cpu", {"float32": 100.0}, {"cpu": "x"}, 0.01)
+    assert len(rows) == 1 and rows[0]["precision"] == "int8"
+    assert "beyond the -100% export bound" in rows[0]["note"]
