@@ -92,27 +92,43 @@ def _check_rows(path, benchmark):
     return mine
 
 
-def test_train_script_tiny(tmp_path):
-    out = tmp_path / "train"
+@pytest.fixture(scope="module")
+def tiny_results(tmp_path_factory):
+    """Both scripts at a tiny size, through ``aezoo bench``, into one results folder."""
+    out = tmp_path_factory.mktemp("results")
     assert main(["bench", "train", "--models", "ae_dense", "--set", "hidden_units=(16,)", "--set", "latent_dim=4",
                  "--dataset", "sample:mnist", "--samples", "128", "--epochs", "2", "--batch-sizes", "32",
-                 "--xla", "default", "off", "--peak-sizes", "64", "--device", "cpu", "--out", str(out)]) == 0
-    rows = _check_rows(out, "train")
+                 "--xla", "default", "off", "--peak-sizes", "64", "--device", "cpu",
+                 "--out", str(out / "train_throughput")]) == 0
+    assert main(["bench", "infer", "--models", "ae_dense", "--parts", "encoder", "--batch-sizes", "1", "3",
+                 "--min-seconds", "0.02", "--rounds", "2", "--peak-sizes", "64", "--device", "cpu",
+                 "--out", str(out / "inference_throughput")]) == 0
+    return out
+
+
+def test_train_script_tiny(tiny_results):
+    rows = _check_rows(tiny_results / "train_throughput", "train")
     configs = [r["config"] for r in rows]
     assert configs == ["plain_fit_numpy", "aezoo_default", "aezoo_default xla=off"]
     assert rows[0]["batch_size"] == 256 and rows[0]["flops_per_sample"] == 3 * 2 * (784 * 16 + 16 * 4) * 2
 
 
-def test_inference_script_tiny(tmp_path):
-    out = tmp_path / "infer"
-    assert main(["bench", "infer", "--models", "ae_dense", "--parts", "encoder", "--batch-sizes", "1", "3",
-                 "--min-seconds", "0.01", "--peak-sizes", "64", "--device", "cpu", "--out", str(out)]) == 0
-    rows = _check_rows(out, "inference")
+def test_inference_script_tiny(tiny_results):
+    rows = _check_rows(tiny_results / "inference_throughput", "inference")
     from benchmarks.inference_throughput import RUNTIMES
 
     assert sorted({r["runtime"] for r in rows}) == sorted(RUNTIMES)
     assert {r["batch_size"] for r in rows} == {1, 3}
     assert {r["precision"] for r in rows if r["runtime"] == "litert_int8"} == {"int8"}
+
+
+def test_report_builds_the_readme_section_from_the_csvs(tiny_results):
+    from benchmarks.report import section
+
+    text = section(tiny_results)
+    assert "| ae_dense | plain_fit_numpy | 256 |" in text and "1.00x |" in text
+    assert "| ae_dense | encoder | litert_int8 |" in text
+    assert "Machine: " in text and "Matmul peak probe" in text
 
 
 def test_inference_of_an_untrained_tiny_model_by_name(tmp_path):
