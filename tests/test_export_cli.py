@@ -59,3 +59,16 @@ def test_quickstart_writes_reports_grid_and_summary(tmp_path):
     assert all(t["samples_per_s"] > 0 and t["batch1_latency_us"] > 0 for t in timings)
     assert np.load(tmp_path / "codes.npy").shape == (1000, 32)
     assert "Chained ONNX" in (tmp_path / "summary.md").read_text()
+
+
+def test_quickstart_reports_a_failed_export_and_goes_on(tmp_path, monkeypatch, capsys):
+    from export import validate
+    from zoo.quickstart import run
+
+    monkeypatch.setattr(validate, "DEFAULT_ATOL", 1e-12)  # no float32 export can pass this
+    run("linear_dense.mnist", tmp_path)
+    out = capsys.readouterr().out
+    assert "3 export(s) failed validation and were not written" in out
+    assert not (tmp_path / "linear_dense.mnist.encoder.onnx").exists()
+    assert (tmp_path / "linear_dense.mnist.encoder.tflite-int8" / "export_report.json").exists()
+    assert "not run (an ONNX export failed)" in (tmp_path / "summary.md").read_text()
