@@ -178,25 +178,37 @@ def series_label(row: dict) -> str:
 
 
 def plot(rows: list[dict], path: Path, title: str, x: str = "batch_size") -> None:
+    """samples/s against batch size: one panel per model and part, one line per runtime/configuration."""
+    import math
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series: dict[str, list[tuple[float, float]]] = {}
+    rows = [r for r in rows if r["benchmark"] != "peak"] or rows
+    panels: dict[str, dict[str, list]] = {}
     for row in rows:
-        series.setdefault(series_label(row), []).append((row[x], row["samples_per_s"]))
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for label, points in series.items():
-        points.sort()
-        ax.plot(*zip(*points, strict=True), marker="o", label=label)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel(x.replace("_", " "))
-    ax.set_ylabel("samples / s (median)")
-    ax.set_title(title, fontsize=9)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=6, loc="best")
+        panel = panels.setdefault(f"{row['model']} {row['part'] or ''}".strip(), {})
+        label = " ".join(str(v) for v in (row["runtime"], row["config"], row["precision"]) if v not in (None, ""))
+        panel.setdefault(label, []).append((row[x], row["samples_per_s"]))
+    cols = min(2, len(panels))
+    nrows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(6 * cols, 4 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, (name, series) in zip(axes.flat, panels.items(), strict=False):
+        for label, points in series.items():
+            points.sort()
+            ax.plot(*zip(*points, strict=True), marker="o", label=label)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel(x.replace("_", " "))
+        ax.set_ylabel("samples / s (median)")
+        ax.set_title(name, fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=6, loc="best")
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -125,7 +125,8 @@ def section(results: Path = RESULTS) -> str:
         opt = read(options)
         parts += ["Training options on `ae_dense` (`--batch-sizes 256 1024 --precisions float32 bfloat16 "
                   + "--xla default off --steps-per-execution 1 32 --epochs 3`). " + peak_line(opt), "",
-                  train_table(opt), ""]
+                  train_table(opt), "", "![ae_dense training options](benchmarks/results/train_options_ae_dense.png)",
+                  ""]
     parts += ["**Inference** (`python benchmarks/inference_throughput.py --models ae_dense.mnist ae_conv.mnist "
               + "--parts encoder autoencoder --device cpu`). " + peak_line(infer), "", inference_table(infer), "",
               "![inference throughput](benchmarks/results/inference_throughput.png)", ""]
