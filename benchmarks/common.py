@@ -14,7 +14,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-RESULTS = Path(__file__).parent / "results"
+#: Results land here, relative to the working directory (the repository's copy when run from its root).
+RESULTS = Path("benchmarks") / "results"
 
 #: Every row of every benchmark has exactly these keys (None where a value does not apply).
 ROW_KEYS = [

@@ -14,12 +14,17 @@ import csv
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import RESULTS  # noqa: E402
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-RESULTS = Path(__file__).parent / "results"
 COLUMNS = ["entry", "part", "format", "quantize", "size_bytes", "max_abs_error", "mean_abs_error", "atol",
            "mse_keras", "mse_export", "mse_delta_rel", "mse_rtol", "passed", "failures", "runtime", "export_seconds"]
 
