@@ -29,7 +29,7 @@ COLUMNS = ["entry", "part", "format", "quantize", "size_bytes", "max_abs_error",
            "mse_keras", "mse_export", "mse_delta_rel", "mse_rtol", "passed", "failures", "runtime", "export_seconds"]
 
 
-def sweep(entries: list[str], parts: list[str], workdir: Path) -> list[dict]:
+def sweep(entries: list[str], parts: list[str], workdir: Path, formats: list[str] | None = None) -> list[dict]:
     import zoo
     from export import FORMATS, ExportValidationError, export_model
 
@@ -38,6 +38,8 @@ def sweep(entries: list[str], parts: list[str], workdir: Path) -> list[dict]:
         model = zoo.load_pretrained(entry)
         for part in parts:
             for name, fmt in FORMATS.items():
+                if formats and name not in formats:
+                    continue
                 for quantize in (None, *fmt.quantize):
                     target = workdir / f"{entry}.{part}.{name}.{quantize or 'float32'}"
                     try:
@@ -71,11 +73,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", nargs="*", help="pretrained names (default: all)")
     parser.add_argument("--parts", nargs="*", default=["encoder", "decoder"])
+    parser.add_argument("--formats", nargs="*", help="only these formats (default: all)")
     parser.add_argument("--out", default=str(RESULTS / "export_zoo"), help="output path without suffix")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="aezoo-export-zoo-"))
     try:
-        rows = sweep(args.entries or zoo.list_pretrained(), args.parts, workdir)
+        rows = sweep(args.entries or zoo.list_pretrained(), args.parts, workdir, args.formats)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     out = Path(args.out)

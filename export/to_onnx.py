@@ -22,12 +22,19 @@ def _name_batch_axis(model) -> None:
 
 @register_format
 class ONNXFormat(ExportFormat):
-    """``model.onnx`` with a dynamic ``batch`` axis and metadata in ``metadata_props``."""
+    """``model.onnx`` with a dynamic ``batch`` axis and metadata in ``metadata_props``.
+
+    ``dynamic_int8`` runs onnxruntime's ``quantize_dynamic`` on the float32
+    model: int8 weights, activations quantized per batch at run time
+    (``MatMulInteger`` / ``ConvInteger``), float32 inputs and outputs. As the
+    activation scales come from each call's batch, outputs depend slightly on
+    how inputs are batched.
+    """
 
     name = "onnx"
     artifact = "model.onnx"
     runtime = "onnxruntime"
-    quantize = ()
+    quantize = ("dynamic_int8",)
 
     def write(self, graph: keras.Model, path: Path, *, metadata: dict, quantize=None, calibration=None,
               opset=None) -> dict:
@@ -42,7 +49,20 @@ class ONNXFormat(ExportFormat):
         onnx.helper.set_model_props(model, {METADATA_KEY: json.dumps(metadata)})
         onnx.checker.check_model(model, full_check=True)
         onnx.save(model, str(path))
+        if quantize == "dynamic_int8":
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            float_path = path.with_name("float32." + path.name)
+            path.rename(float_path)
+            quantize_dynamic(str(float_path), str(path), weight_type=QuantType.QInt8)
+            float_path.unlink()
+            model = onnx.load(str(path))
+            onnx.checker.check_model(model, full_check=True)
         return {"opset": max(op.version for op in model.opset_import if op.domain in ("", "ai.onnx"))}
+
+    def option_details(self, quantize: str | None) -> str:
+        return {None: "float32", "dynamic_int8": "int8 weights (onnxruntime quantize_dynamic), "
+                + "activations quantized on the fly, float32 I/O"}[quantize]
 
     def load(self, path: Path, providers: list[str] | None = None) -> Runner:
         import onnxruntime as ort
