@@ -90,7 +90,7 @@ def export_model(
         part: ``"encoder"`` (images -> codes), ``"decoder"`` (codes ->
             reconstructions) or ``"autoencoder"`` (images -> reconstructions).
         quantize: ``None``, or a format's option: TFLite offers ``"float16"``,
-            ``"dynamic_int8"`` and ``"int8"`` (full-integer).
+            ``"dynamic_int8"`` and ``"int8"`` (full-integer); ONNX ``"dynamic_int8"``.
         calibration_data: Images (or codes, for a decoder) that calibrate
             ``int8``; default: the bundled 1k sample.
         opset: ONNX opset (default: tf2onnx's).
