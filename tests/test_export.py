@@ -11,6 +11,7 @@ import zoo
 from export import FORMATS, export_model, load_artifact
 from export.graph import PARTS
 from tests.helpers import TINY_SHAPE, blob_images, tiny_model
+from zoo import data as zdata
 
 IMAGES = blob_images(16, TINY_SHAPE, seed=3)
 
@@ -98,7 +99,7 @@ def test_quantized_tflite_runs_and_reports_its_mse_change(quantize, tmp_path):
     model = zoo.load_pretrained("ae_dense.mnist")
     report = export_model(model, "tflite", tmp_path / quantize, quantize=quantize)
     runner = load_artifact(report.path)
-    x = zoo.data.to_unit_range(zoo.data.load_sample("mnist")[0])
+    x = zdata.to_unit_range(zdata.load_sample("mnist")[0])
     keras_mse = float(np.mean((model.predict(x, verbose=0) - x) ** 2))
     export_mse = _mse_with_artifact(model, runner, x)
     assert report.mse_keras == pytest.approx(keras_mse, rel=1e-4)
@@ -135,7 +136,7 @@ def test_onnx_dynamic_int8_uses_integer_kernels_and_reports_its_mse_change(tmp_p
     proto = onnx.load(report.path)
     onnx.checker.check_model(proto, full_check=True)
     assert "MatMulInteger" in {node.op_type for node in proto.graph.node}
-    x = zoo.data.to_unit_range(zoo.data.load_sample("mnist")[0])
+    x = zdata.to_unit_range(zdata.load_sample("mnist")[0])
     runner = load_artifact(report.path)
     # Activation scales are computed per call, so the result depends on the batching: use the validator's 256.
     codes = np.concatenate([runner(x[i:i + 256]) for i in range(0, len(x), 256)])

@@ -5,13 +5,14 @@ import json
 import numpy as np
 
 import zoo
+from zoo import data as zdata
 from zoo.cli import main
 
 
 def _sample(tmp_path, n=20):
-    x = zoo.data.load_sample("mnist")[0][:n]
+    x = zdata.load_sample("mnist")[0][:n]
     np.save(tmp_path / "x.npy", x)
-    return zoo.data.to_unit_range(x)
+    return zdata.to_unit_range(x)
 
 
 def test_export_all_formats_prints_a_table(tmp_path, capsys):
