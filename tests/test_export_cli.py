@@ -73,3 +73,18 @@ def test_quickstart_reports_a_failed_export_and_goes_on(tmp_path, monkeypatch, c
     assert not (tmp_path / "linear_dense.mnist.encoder.onnx").exists()
     assert (tmp_path / "linear_dense.mnist.encoder.tflite-int8" / "export_report.json").exists()
     assert "not run (an ONNX export failed)" in (tmp_path / "summary.md").read_text()
+
+
+def test_export_a_keras_file_and_encode_through_tflite(tmp_path):
+    from tests.helpers import tiny_model
+
+    model = tiny_model("vae_conv")
+    model.save(tmp_path / "mine.keras")
+    assert main(["export", str(tmp_path / "mine.keras"), "--format", "tflite", "--out", str(tmp_path / "exp")]) == 0
+    folder = tmp_path / "exp" / "mine.encoder.tflite"
+    assert json.loads((folder / "export_report.json").read_text())["metadata"]["family"] == "vae_conv"
+    x = np.random.default_rng(0).uniform(size=(5, 16, 16, 1)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    assert main(["encode", str(tmp_path / "mine.keras"), "--input", str(tmp_path / "x.npy"),
+                 "--output", str(tmp_path / "z.npy"), "--runtime", "tflite"]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "z.npy"), model.encode_distribution(x)[0], atol=1e-5, rtol=0)
