@@ -11,10 +11,12 @@ SCRIPTS = {"train": "benchmarks.train_throughput", "infer": "benchmarks.inferenc
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    """Run the chosen benchmark script's ``main`` with the remaining options."""
     return importlib.import_module(SCRIPTS[args.script]).main(args.options)
 
 
 def add_commands(sub) -> dict[str, Callable[[argparse.Namespace], int]]:
+    """Add ``bench`` to the ``aezoo`` parser."""
     p = sub.add_parser("bench", help="run a benchmark script (train, infer or peak); --help after it for options",
                        add_help=False)
     p.add_argument("script", choices=list(SCRIPTS))

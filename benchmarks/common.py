@@ -37,6 +37,7 @@ def _version(package: str) -> str | None:
 
 
 def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (or what ``platform`` knows)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -110,11 +111,13 @@ def timed(fn: Callable[[], object], warmup: int = 2, min_iters: int = 5, max_ite
 
 
 def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile of ``values`` (nearest rank)."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 def is_out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` is an out-of-memory error of TensorFlow, onnxruntime or Python."""
     text = f"{type(err).__name__} {err}".lower()
     return isinstance(err, MemoryError) or any(
         key in text for key in ("resourceexhausted", "out of memory", "oom", "failed to allocate"))
@@ -172,6 +175,7 @@ def write_results(rows: list[dict], out: str | os.PathLike, title: str, x: str =
 
 
 def series_label(row: dict) -> str:
+    """A row's series name: model, part, runtime, configuration and non-float32 precision."""
     parts = [row["model"], row["part"] or "", row["runtime"], row["config"] or ""]
     if row["precision"] not in (None, "float32"):
         parts.append(row["precision"])
@@ -216,6 +220,7 @@ def plot(rows: list[dict], path: Path, title: str, x: str = "batch_size") -> Non
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, out_name: str) -> None:
+    """Options every benchmark script takes: ``--device``, ``--out`` and ``--peak-sizes``."""
     parser.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
                         help="run on the GPU when present (auto), or force one")
     parser.add_argument("--out", default=str(RESULTS / out_name), help="output path without suffix")
@@ -228,6 +233,7 @@ HEADER = (f"{'series':<56} {'batch':>6} {'samples/s':>11} {'median ms':>10} {'p9
 
 
 def print_rows(rows: list[dict], header: bool = False) -> None:
+    """Print rows as a fixed-width table (with the header if asked)."""
     if header:
         print(HEADER)
     for r in rows:

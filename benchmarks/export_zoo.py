@@ -30,6 +30,7 @@ COLUMNS = ["entry", "part", "format", "quantize", "size_bytes", "max_abs_error",
 
 
 def sweep(entries: list[str], parts: list[str], workdir: Path, formats: list[str] | None = None) -> list[dict]:
+    """Export every entry x part x format (x quantization); one row per export, failures included."""
     import zoo
     from export import FORMATS, ExportValidationError, export_model
 
@@ -68,6 +69,7 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
+    """Command-line entry point."""
     import zoo
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

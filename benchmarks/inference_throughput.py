@@ -47,6 +47,7 @@ EXPORTED = {"saved_model": ("saved_model", None), "onnxruntime": ("onnx", None),
 
 
 def load_model(name: str):
+    """A pretrained entry, or a registered model with seeded random weights."""
     import zoo
 
     if name in zoo.list_pretrained():
@@ -58,6 +59,7 @@ def load_model(name: str):
 
 
 def keras_runner(model, part: str, runtime: str, device: str) -> Callable[[np.ndarray], object]:
+    """A numpy callable for ``part`` through Keras: ``predict``, a ``tf.function``, or one with XLA."""
     import tensorflow as tf
 
     from export.graph import PARTS, part_graph
@@ -154,6 +156,7 @@ def run(models, parts, runtimes, batch_sizes, device, peaks, env, min_seconds=0.
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["ae_dense.mnist", "ae_conv.mnist"],
                         help="pretrained entries or registered names")

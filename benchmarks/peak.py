@@ -105,6 +105,7 @@ def probe(device: str, precisions=("float32",), sizes=None, env: dict | None = N
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--precisions", nargs="+", default=["float32"],
                         choices=["float32", "float16", "bfloat16"])

@@ -26,6 +26,7 @@ EXPORTED = ("saved_model", "onnxruntime", "litert")
 
 
 def read(path: Path) -> list[dict]:
+    """Rows of a benchmark CSV with numbers, booleans and None restored."""
     def convert(value: str):
         if value in ("", "None"):
             return None
@@ -41,6 +42,7 @@ def read(path: Path) -> list[dict]:
 
 
 def machine(rows: list[dict]) -> str:
+    """One line naming the machine and software of a run."""
     r = rows[0]
     gpu = f", GPU {r['gpu']} ({r['gpu_memory_gb']} GiB)" if r["gpu"] else ", no GPU"
     return (f"{r['cpu']} ({r['cpu_cores']} cores){gpu}; TensorFlow {r['tensorflow']}, Keras {r['keras']}, "
@@ -48,6 +50,7 @@ def machine(rows: list[dict]) -> str:
 
 
 def peak_line(rows: list[dict]) -> str:
+    """One sentence with the run's matmul peak."""
     peaks = [r for r in rows if r["benchmark"] == "peak"]
     best = max(peaks, key=lambda r: r["gflops_per_s"])
     return (f"Matmul peak probe in the same run: **{best['peak_gflops_per_s']:.1f} GFLOP/s** float32 "
@@ -55,6 +58,7 @@ def peak_line(rows: list[dict]) -> str:
 
 
 def train_table(rows: list[dict]) -> str:
+    """Markdown table of the training rows, with each row's ratio to plain fit."""
     train = [r for r in rows if r["benchmark"] == "train"]
     base = {r["model"]: r for r in train if r["config"] == "plain_fit_numpy"}
     lines = ["| model | config | batch | precision | XLA | steps/exec | samples/s | step ms (median / p90) | "
@@ -69,6 +73,7 @@ def train_table(rows: list[dict]) -> str:
 
 
 def inference_table(rows: list[dict]) -> str:
+    """Markdown table of the inference rows: one line per model, part and runtime."""
     infer = [r for r in rows if r["benchmark"] == "inference"]
     batches = sorted({r["batch_size"] for r in infer})
     lines = ["| model | part | runtime | " + " | ".join(f"samples/s @{b}" for b in batches)
@@ -86,6 +91,7 @@ def inference_table(rows: list[dict]) -> str:
 
 
 def targets(train: list[dict], infer: list[dict]) -> str:
+    """The README's target lines, each saying met or missed from the numbers."""
     lines = []
     t = {r["config"]: r for r in train if r["model"] == "ae_dense" and r["batch_size"] == 256
          and r["benchmark"] == "train" and r["precision"] == "float32"}
@@ -113,6 +119,7 @@ def targets(train: list[dict], infer: list[dict]) -> str:
 
 
 def section(results: Path = RESULTS) -> str:
+    """The whole README results section built from the CSVs in ``results``."""
     train = read(results / "train_throughput.csv")
     infer = read(results / "inference_throughput.csv")
     parts = ["### Results", "",
@@ -134,6 +141,7 @@ def section(results: Path = RESULTS) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", default=str(RESULTS))
     parser.add_argument("--update-readme", action="store_true")

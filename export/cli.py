@@ -10,6 +10,7 @@ RUNTIMES = {"keras": None, "onnx": "onnx", "tflite": "tflite", "saved_model": "s
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """Export one model part to one or all formats and print the reports."""
     from export import FORMATS, ExportValidationError, export_model, format_table
     from export.exporter import resolve_model
 
@@ -53,6 +54,7 @@ def _read_inputs(path: str, shape: tuple[int, ...] | None = None):
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
+    """Encode a file or image folder with a model or an exported artifact; save the codes."""
     import tempfile
 
     import numpy as np

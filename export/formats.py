@@ -69,12 +69,14 @@ def register_format(cls: type[ExportFormat]) -> type[ExportFormat]:
 
 
 def get_format(name: str) -> ExportFormat:
+    """The registered :class:`ExportFormat` called ``name`` (close matches suggested otherwise)."""
     if name not in FORMATS:
         raise unknown_name_error("export format", name, sorted(FORMATS))
     return FORMATS[name]
 
 
 def check_quantize(fmt: ExportFormat, quantize: str | None) -> str | None:
+    """Return ``quantize`` if ``fmt`` offers it (or it is None), else raise listing what it offers."""
     if quantize is not None and quantize not in fmt.quantize:
         offered = ", ".join(fmt.quantize) if fmt.quantize else "none (float32 only)"
         raise ValueError(f"Format {fmt.name!r} has no quantize={quantize!r} option; it offers: {offered}.")
@@ -82,6 +84,7 @@ def check_quantize(fmt: ExportFormat, quantize: str | None) -> str | None:
 
 
 def single_key(mapping: Iterable[str], what: str) -> str:
+    """The only key of ``mapping``; models here have exactly one input and one output."""
     keys = list(mapping)
     if len(keys) != 1:
         raise ValueError(f"Expected one {what}, found {keys}.")

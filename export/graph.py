@@ -18,6 +18,7 @@ DEFAULT_PREPROCESSING = "float32 images in [0, 1] (uint8 pixels / 255), shape (b
 
 
 def check_part(part: str) -> str:
+    """Return ``part`` if it names a part, else raise with the accepted names."""
     return check_choice("part", part, tuple(PARTS))
 
 

@@ -60,6 +60,7 @@ def embed_metadata(flatbuffer: bytes, key: str, data: bytes) -> bytes:
 
 
 def read_flatbuffer_metadata(flatbuffer: bytes, key: str) -> bytes:
+    """The bytes stored under metadata entry ``key`` of a TFLite flatbuffer."""
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.Model.GetRootAs(flatbuffer, 0)

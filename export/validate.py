@@ -107,6 +107,7 @@ def compare(runner, reference, inputs: np.ndarray, sizes=BATCH_SIZES) -> tuple[f
 
 
 def run_batched(fn, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """``fn`` over ``x`` in batches of ``batch_size``, concatenated."""
     return np.concatenate([fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 

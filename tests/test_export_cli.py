@@ -88,3 +88,16 @@ def test_export_a_keras_file_and_encode_through_tflite(tmp_path):
     assert main(["encode", str(tmp_path / "mine.keras"), "--input", str(tmp_path / "x.npy"),
                  "--output", str(tmp_path / "z.npy"), "--runtime", "tflite"]) == 0
     np.testing.assert_allclose(np.load(tmp_path / "z.npy"), model.encode_distribution(x)[0], atol=1e-5, rtol=0)
+
+
+def test_encode_an_image_folder(tmp_path):
+    import keras
+
+    x = zdata.load_sample("mnist")[0][:4]
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for i, image in enumerate(x):
+        keras.utils.save_img(folder / f"{i}.png", image, scale=False)
+    assert main(["encode", "ae_dense.mnist", "--input", str(folder), "--output", str(tmp_path / "z.npy")]) == 0
+    expected = zoo.load_pretrained("ae_dense.mnist").encode(zdata.to_unit_range(x))
+    np.testing.assert_allclose(np.load(tmp_path / "z.npy"), expected, atol=1e-5, rtol=0)

@@ -46,6 +46,7 @@ def time_runtime(fn: Callable[[np.ndarray], object], x: np.ndarray, repeats: int
 
 
 def run(entry: str = DEFAULT_ENTRY, out: str | Path = "aezoo-out") -> list[dict]:
+    """Run the quickstart tour for ``entry``, writing into ``out``; return the runtime timings."""
     import zoo
     from export import ExportValidationError, export_model, format_table, load_artifact
     from zoo import data
@@ -126,11 +127,13 @@ def _summary(entry, card, reports, timings, chain_err, codes_shape) -> str:
 
 
 def cmd_quickstart(args: argparse.Namespace) -> int:
+    """``aezoo quickstart``."""
     run(args.entry, args.out)
     return 0
 
 
 def add_commands(sub) -> dict[str, Callable[[argparse.Namespace], int]]:
+    """Add ``quickstart`` to the ``aezoo`` parser."""
     p = sub.add_parser("quickstart", help="load a pretrained encoder, export it everywhere, time it (make demo)")
     p.add_argument("--entry", default=DEFAULT_ENTRY, help="pretrained entry (default %(default)s)")
     p.add_argument("--out", default="aezoo-out", help="output folder (default %(default)s)")
