@@ -3,8 +3,8 @@
 Quantization options (TFLite converter settings passed through Keras):
 
 * ``float16``: weights stored as float16, computed in float32.
-* ``dynamic_int8``: weights int8; activations quantized on the fly, so
-  inputs, outputs and activations stay float32.
+* ``dynamic_int8``: weights int8; hybrid kernels quantize activations on the
+  fly, and tensors between ops, inputs and outputs stay float32.
 * ``int8``: full-integer. Every op runs in int8 (``TFLITE_BUILTINS_INT8``),
   with scales calibrated on ``calibration_data``; the model's input and output
   stay float32, so the only float ops are the ``QUANTIZE`` at the input and the
@@ -132,7 +132,7 @@ class TFLiteFormat(ExportFormat):
         return {
             None: "float32",
             "float16": "float16 weights, float32 compute",
-            "dynamic_int8": "int8 weights, float32 activations and I/O",
+            "dynamic_int8": "int8 weights, activations quantized on the fly, float32 tensors and I/O",
             "int8": "full-integer int8 ops, float32 input/output (QUANTIZE/DEQUANTIZE at the edges)",
         }[quantize]
 
