@@ -77,10 +77,11 @@ def cmd_encode(args: argparse.Namespace) -> int:
         if runtime == "keras":
             runner = None
         else:
-            folder = Path(tempfile.mkdtemp(prefix="aezoo-encode-")) / "encoder"
-            report = export_model(model, RUNTIMES[runtime], folder, card=card)
-            print(f"exported the encoder to {report.path} ({report.runtime}, max abs err {report.max_abs_error:.2e})")
-            runner = load_artifact(folder)
+            with tempfile.TemporaryDirectory(prefix="aezoo-encode-") as tmp:
+                report = export_model(model, RUNTIMES[runtime], Path(tmp) / "encoder", card=card)
+                runner = load_artifact(Path(tmp) / "encoder")  # loaded into memory; the files can go
+            print(f"exported and validated the encoder in {report.runtime} "
+                  + f"(max abs err {report.max_abs_error:.2e}); the artifact was temporary")
     shape = tuple(runner.input_shape) if runner is not None else model.data_shape
     x = _read_inputs(args.input, shape)
     check_batch(x, shape, "encode")
