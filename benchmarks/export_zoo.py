@@ -29,7 +29,8 @@ COLUMNS = ["entry", "part", "format", "quantize", "size_bytes", "max_abs_error",
            "mse_keras", "mse_export", "mse_delta_rel", "mse_rtol", "passed", "failures", "runtime", "export_seconds"]
 
 
-def sweep(entries: list[str], parts: list[str], workdir: Path, formats: list[str] | None = None) -> list[dict]:
+def sweep(entries: list[str], parts: list[str], workdir: Path, formats: list[str] | None = None,
+          quantize: list[str] | None = None) -> list[dict]:
     """Export every entry x part x format (x quantization); one row per export, failures included."""
     import zoo
     from export import FORMATS, ExportValidationError, export_model
@@ -41,16 +42,18 @@ def sweep(entries: list[str], parts: list[str], workdir: Path, formats: list[str
             for name, fmt in FORMATS.items():
                 if formats and name not in formats:
                     continue
-                for quantize in (None, *fmt.quantize):
-                    target = workdir / f"{entry}.{part}.{name}.{quantize or 'float32'}"
+                for q in (None, *fmt.quantize):
+                    if quantize and (q or "float32") not in quantize:
+                        continue
+                    target = workdir / f"{entry}.{part}.{name}.{q or 'float32'}"
                     try:
-                        report = export_model(model, name, target, part=part, quantize=quantize)
+                        report = export_model(model, name, target, part=part, quantize=q)
                     except ExportValidationError as err:
                         report = err.report
                     row = {k: getattr(report, k, None) for k in COLUMNS[2:]}
                     row.update(entry=entry, part=part, failures="; ".join(report.failures))
                     rows.append(row)
-                    print(f"{entry:<24} {part:<8} {name:<12} {quantize or '-':<13} "
+                    print(f"{entry:<24} {part:<8} {name:<12} {q or '-':<13} "
                           + f"max|err| {report.max_abs_error:.2e}  MSE {100 * report.mse_delta_rel:+.2f}%  "
                           + ("ok" if report.passed else "FAILED " + row["failures"]), flush=True)
     return rows
@@ -76,11 +79,12 @@ def main(argv=None) -> int:
     parser.add_argument("--entries", nargs="*", help="pretrained names (default: all)")
     parser.add_argument("--parts", nargs="*", default=["encoder", "decoder"])
     parser.add_argument("--formats", nargs="*", help="only these formats (default: all)")
+    parser.add_argument("--quantize", nargs="*", help="only these options; float32 names the unquantized export (default: all)")
     parser.add_argument("--out", default=str(RESULTS / "export_zoo"), help="output path without suffix")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="aezoo-export-zoo-"))
     try:
-        rows = sweep(args.entries or zoo.list_pretrained(), args.parts, workdir, args.formats)
+        rows = sweep(args.entries or zoo.list_pretrained(), args.parts, workdir, args.formats, args.quantize)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     out = Path(args.out)

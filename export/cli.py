@@ -105,9 +105,9 @@ def add_commands(sub) -> dict[str, Callable[[argparse.Namespace], int]]:
     p.add_argument("target", metavar="NAME_OR_PATH", help="pretrained name, .keras file or run folder")
     p.add_argument("--format", required=True, choices=["saved_model", "tflite", "onnx", "all"])
     p.add_argument("--part", default="encoder", choices=list(PARTS))
-    p.add_argument("--quantize", choices=["float16", "dynamic_int8", "int8"],
-                   help="TFLite: float16, dynamic_int8 or int8; ONNX: dynamic_int8")
-    p.add_argument("--calibration-data", help="images (.npy/.npz/image folder) to calibrate int8 "
+    p.add_argument("--quantize", choices=["float16", "dynamic_int8", "int8", "int16x8"],
+                   help="TFLite: float16, dynamic_int8, int8 or int16x8; ONNX: dynamic_int8")
+    p.add_argument("--calibration-data", help="images (.npy/.npz/image folder) to calibrate int8/int16x8 "
                    + "(default: the bundled sample)")
     p.add_argument("--opset", type=int, help="ONNX opset")
     p.add_argument("--atol", type=float, help="max abs error vs Keras (default 1e-5 for float32)")

@@ -90,9 +90,10 @@ def export_model(
         part: ``"encoder"`` (images -> codes), ``"decoder"`` (codes ->
             reconstructions) or ``"autoencoder"`` (images -> reconstructions).
         quantize: ``None``, or a format's option: TFLite offers ``"float16"``,
-            ``"dynamic_int8"`` and ``"int8"`` (full-integer); ONNX ``"dynamic_int8"``.
+            ``"dynamic_int8"``, ``"int8"`` (full-integer) and ``"int16x8"``;
+            ONNX ``"dynamic_int8"``.
         calibration_data: Images (or codes, for a decoder) that calibrate
-            ``int8``; default: the bundled 1k sample.
+            ``int8`` and ``int16x8``; default: the bundled 1k sample.
         opset: ONNX opset (default: tf2onnx's).
         atol: Max abs error allowed against Keras; default 1e-5 for float32
             exports, unchecked for quantized ones unless given.
@@ -130,7 +131,7 @@ def export_model(
     dataset = card.dataset if card is not None else "mnist"
     images = validate.reference_images(model, dataset, validation_data)
     calibration = (validate.calibration_inputs(model, part, calibration_data, images)
-                   if quantize == "int8" else None)
+                   if quantize in ("int8", "int16x8") else None)
     metadata = export_metadata(model, part, card)
 
     tmp = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")

@@ -9,6 +9,10 @@ Quantization options (TFLite converter settings passed through Keras):
   with scales calibrated on ``calibration_data``; the model's input and output
   stay float32, so the only float ops are the ``QUANTIZE`` at the input and the
   ``DEQUANTIZE`` at the output (the report lists the float ops it finds).
+* ``int16x8``: like ``int8`` but with int16 activations and int8 weights
+  (``EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8``), for models
+  whose activations one int8 scale cannot hold (a wide linear code at a
+  decoder's input). LiteRT runs it with its reference kernels: slow on CPUs.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import numpy as np
 from export.formats import METADATA_KEY, ExportFormat, Runner, register_format, single_key
 
 SIGNATURE = "serving_default"
+#: Quantize options that are calibrated on representative data.
+FULL_INTEGER = ("int8", "int16x8")
 
 
 def converter_options(quantize: str | None, calibration: np.ndarray | None) -> dict:
@@ -34,10 +40,12 @@ def converter_options(quantize: str | None, calibration: np.ndarray | None) -> d
     options: dict = {"optimizations": [tf.lite.Optimize.DEFAULT]}
     if quantize == "float16":
         options["target_spec"] = {"supported_types": [tf.float16]}
-    elif quantize == "int8":
+    elif quantize in FULL_INTEGER:
         samples = np.asarray(calibration, dtype=np.float32)
         options["representative_dataset"] = lambda: ([samples[i:i + 1]] for i in range(len(samples)))
-        options["target_spec"] = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]}
+        ops = {"int8": tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+               "int16x8": tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8}
+        options["target_spec"] = {"supported_ops": [ops[quantize]]}
     return options
 
 
@@ -92,13 +100,13 @@ class TFLiteFormat(ExportFormat):
     name = "tflite"
     artifact = "model.tflite"
     runtime = "ai_edge_litert"
-    quantize = ("float16", "dynamic_int8", "int8")
+    quantize = ("float16", "dynamic_int8", "int8", "int16x8")
 
     def write(self, graph: keras.Model, path: Path, *, metadata: dict, quantize=None, calibration=None,
               opset=None) -> dict:
         graph.export(str(path), format="litert", verbose=False, **converter_options(quantize, calibration))
         path.write_bytes(embed_metadata(path.read_bytes(), METADATA_KEY, json.dumps(metadata).encode()))
-        return {"float_ops": float_ops(path)} if quantize == "int8" else {}
+        return {"float_ops": float_ops(path)} if quantize in FULL_INTEGER else {}
 
     def load(self, path: Path, num_threads: int | None = None) -> Runner:
         """A runner on all CPU cores by default; tensors are re-allocated only when the batch size changes."""
@@ -134,6 +142,7 @@ class TFLiteFormat(ExportFormat):
             "float16": "float16 weights, float32 compute",
             "dynamic_int8": "int8 weights, activations quantized on the fly, float32 tensors and I/O",
             "int8": "full-integer int8 ops, float32 input/output (QUANTIZE/DEQUANTIZE at the edges)",
+            "int16x8": "int16 activations, int8 weights, float32 input/output (reference kernels)",
         }[quantize]
 
 
