@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from zoo.environment import package_version
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 #: Results land here, relative to the working directory (the repository's copy when run from its root).
@@ -25,15 +27,6 @@ ROW_KEYS = [
     "cpu", "cpu_cores", "gpu", "gpu_memory_gb", "tensorflow", "keras", "onnxruntime", "ai_edge_litert",
     "python", "platform",
 ]
-
-
-def _version(package: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def cpu_model() -> str:
@@ -77,8 +70,8 @@ def environment() -> dict:
         "cpu": cpu_model(), "cpu_cores": os.cpu_count(),
         "gpu": ", ".join(g["name"] for g in found) or None,
         "gpu_memory_gb": found[0]["memory_gb"] if found else None,
-        "tensorflow": _version("tensorflow"), "keras": keras.__version__,
-        "onnxruntime": _version("onnxruntime"), "ai_edge_litert": _version("ai-edge-litert"),
+        "tensorflow": package_version("tensorflow"), "keras": keras.__version__,
+        "onnxruntime": package_version("onnxruntime"), "ai_edge_litert": package_version("ai-edge-litert"),
         "python": platform.python_version(), "platform": platform.platform(),
     }
 

@@ -25,6 +25,7 @@ import keras
 import numpy as np
 
 from export.formats import METADATA_KEY, ExportFormat, Runner, register_format, single_key
+from zoo.environment import package_version
 
 SIGNATURE = "serving_default"
 #: Quantize options that are calibrated on representative data.
@@ -130,7 +131,7 @@ class TFLiteFormat(ExportFormat):
             return interpreter.get_tensor(out_index)
 
         shape = tuple(int(d) for d in inputs[in_name]["shape_signature"][1:])
-        version = getattr(ai_edge_litert, "__version__", None) or _package_version("ai-edge-litert")
+        version = getattr(ai_edge_litert, "__version__", None) or package_version("ai-edge-litert")
         return Runner(run, in_name, out_name, f"ai_edge_litert {version}", shape)
 
     def read_metadata(self, path: Path) -> dict:
@@ -144,9 +145,3 @@ class TFLiteFormat(ExportFormat):
             "int8": "full-integer int8 ops, float32 input/output (QUANTIZE/DEQUANTIZE at the edges)",
             "int16x8": "int16 activations, int8 weights, float32 input/output (reference kernels)",
         }[quantize]
-
-
-def _package_version(name: str) -> str:
-    from importlib import metadata
-
-    return metadata.version(name)

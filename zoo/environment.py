@@ -8,7 +8,8 @@ import sys
 from importlib import metadata
 
 
-def _version(package: str) -> str | None:
+def package_version(package: str) -> str | None:
+    """The installed version of ``package``, or None if it is not installed."""
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
@@ -44,7 +45,7 @@ def environment() -> dict:
     return {
         "python": sys.version.split()[0],
         "keras_backend": keras.backend.backend(),
-        "versions": {"aezoo": _aezoo_version(), **{p: v for p in packages[1:] if (v := _version(p))}},
+        "versions": {"aezoo": _aezoo_version(), **{p: v for p in packages[1:] if (v := package_version(p))}},
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),
