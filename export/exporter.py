@@ -121,9 +121,9 @@ def export_model(
     if atol is None and quantize is None:
         atol = validate.DEFAULT_ATOL
     atol = None if atol is None else check_non_negative("atol", atol)
-    if quantize is not None:
-        mse_rtol = check_non_negative("mse_rtol", validate.DEFAULT_MSE_RTOL[quantize] if mse_rtol is None
-                                      else mse_rtol)
+    if quantize is not None and mse_rtol is None:
+        mse_rtol = validate.DEFAULT_MSE_RTOL[quantize]
+    mse_rtol = None if mse_rtol is None else check_non_negative("mse_rtol", mse_rtol)
     target = Path(path)
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
@@ -131,7 +131,7 @@ def export_model(
     dataset = card.dataset if card is not None else "mnist"
     images = validate.reference_images(model, dataset, validation_data)
     calibration = (validate.calibration_inputs(model, part, calibration_data, images)
-                   if quantize in ("int8", "int16x8") else None)
+                   if quantize in fmt.calibrated else None)
     metadata = export_metadata(model, part, card)
 
     tmp = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")

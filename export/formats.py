@@ -32,14 +32,16 @@ class ExportFormat:
     """Base class of a format: how to write an artifact and how to run it.
 
     Subclasses set ``name``, ``artifact`` (file or folder name inside the export
-    folder), ``runtime`` and ``quantize`` (the options the format accepts) and
-    implement :meth:`write`, :meth:`load` and :meth:`read_metadata`.
+    folder), ``runtime``, ``quantize`` (the options the format accepts) and
+    ``calibrated`` (those that need representative inputs), and implement
+    :meth:`write`, :meth:`load` and :meth:`read_metadata`.
     """
 
     name: str = ""
     artifact: str = ""
     runtime: str = ""
     quantize: tuple[str, ...] = ()
+    calibrated: tuple[str, ...] = ()
 
     def write(self, graph: keras.Model, path: Path, *, metadata: dict, quantize: str | None = None,
               calibration: np.ndarray | None = None, opset: int | None = None) -> dict:

@@ -102,6 +102,7 @@ class TFLiteFormat(ExportFormat):
     artifact = "model.tflite"
     runtime = "ai_edge_litert"
     quantize = ("float16", "dynamic_int8", "int8", "int16x8")
+    calibrated = FULL_INTEGER
 
     def write(self, graph: keras.Model, path: Path, *, metadata: dict, quantize=None, calibration=None,
               opset=None) -> dict:
