@@ -54,7 +54,8 @@ def reference_images(model: Autoencoder, dataset: str, data=None, what: str = "v
     if x is None:
         raise ValueError(
             f"No bundled sample fits input shape {model.data_shape} (the samples are 28x28x1 images); "
-            + f"pass {what} with shape (n, {', '.join(map(str, model.data_shape))})."
+            + f"pass {what} (and calibration_data, for quantize='int8' or 'int16x8') "
+            + f"with shape (n, {', '.join(map(str, model.data_shape))})."
         )
     return x
 
