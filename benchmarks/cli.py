@@ -12,7 +12,7 @@ SCRIPTS = {"train": "benchmarks.train_throughput", "infer": "benchmarks.inferenc
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run the chosen benchmark script's ``main`` with the remaining options."""
-    return importlib.import_module(SCRIPTS[args.script]).main(args.options)
+    return importlib.import_module(SCRIPTS[args.script]).main(args.options, prog=f"aezoo bench {args.script}")
 
 
 def add_commands(sub) -> dict[str, Callable[[argparse.Namespace], int]]:

@@ -155,9 +155,10 @@ def run(models, parts, runtimes, batch_sizes, device, peaks, env, min_seconds=0.
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["ae_dense.mnist", "ae_conv.mnist"],
                         help="pretrained entries or registered names")
     parser.add_argument("--parts", nargs="+", default=["encoder", "autoencoder"],

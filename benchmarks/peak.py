@@ -104,9 +104,10 @@ def probe(device: str, precisions=("float32",), sizes=None, env: dict | None = N
     return peaks, rows
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--precisions", nargs="+", default=["float32"],
                         choices=["float32", "float16", "bfloat16"])
     add_common_arguments(parser, "peak")

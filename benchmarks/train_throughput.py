@@ -161,9 +161,10 @@ def run(models: list[str], x_u8, *, batch_sizes, precisions, xla_modes, spes, ep
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["ae_dense", "ae_conv"])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[BASELINE_BATCH])
     parser.add_argument("--precisions", nargs="+", default=["float32"], choices=["float32", "float16", "bfloat16"])
