@@ -30,10 +30,8 @@ import numpy as np  # noqa: E402
 
 from benchmarks.common import (  # noqa: E402
     add_common_arguments,
-    environment,
     make_row,
     print_rows,
-    select_device,
     timed,
     with_oom_retry,
     write_results,
@@ -171,11 +169,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     add_common_arguments(parser, "inference_throughput")
     args = parser.parse_args(argv)
 
-    from benchmarks.peak import probe
+    from benchmarks.peak import start
 
-    device = select_device(args.device)
-    env = environment()
-    peaks, peak_rows = probe(device, ["float32"], args.peak_sizes, env)
+    device, env, peaks, peak_rows = start(args)
     print(f"matmul peak: {peaks['float32']:.1f} GFLOP/s (float32)")
     rows = run(args.models, args.parts, args.runtimes, args.batch_sizes, device, peaks, env, args.min_seconds,
                args.rounds)

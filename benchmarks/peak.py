@@ -104,6 +104,18 @@ def probe(device: str, precisions=("float32",), sizes=None, env: dict | None = N
     return peaks, rows
 
 
+def start(args: argparse.Namespace, precisions=("float32",)) -> tuple[str, dict, dict, list[dict]]:
+    """What every benchmark does first: resolve ``--device``, record the environment, probe the peak.
+
+    Returns:
+        ``(device, environment, peaks by precision, the probe's rows)``.
+    """
+    device = select_device(args.device)
+    env = environment()
+    peaks, rows = probe(device, precisions, args.peak_sizes, env)
+    return device, env, peaks, rows
+
+
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__,
@@ -112,8 +124,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                         choices=["float32", "float16", "bfloat16"])
     add_common_arguments(parser, "peak")
     args = parser.parse_args(argv)
-    device = select_device(args.device)
-    peaks, rows = probe(device, args.precisions, args.peak_sizes)
+    device, _, peaks, rows = start(args, args.precisions)
     print_rows(rows, header=True)
     print("peak GFLOP/s: " + ", ".join(f"{k} {v:.1f}" for k, v in peaks.items()))
     write_results(rows, args.out, f"matmul peak probe ({device})", x="batch_size")

@@ -28,10 +28,8 @@ if __package__ in (None, ""):
 
 from benchmarks.common import (  # noqa: E402
     add_common_arguments,
-    environment,
     make_row,
     print_rows,
-    select_device,
     with_oom_retry,
     write_results,
 )
@@ -181,13 +179,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if args.epochs < 2:
         parser.error("--epochs must be at least 2 (one warm-up, one timed)")
 
-    from benchmarks.peak import probe
+    from benchmarks.peak import start
     from zoo import data as zdata
     from zoo.cli import parse_assignments
 
-    device = select_device(args.device)
-    env = environment()
-    peaks, peak_rows = probe(device, sorted(set(args.precisions)), args.peak_sizes, env)
+    device, env, peaks, peak_rows = start(args, sorted(set(args.precisions)))
     print("matmul peak GFLOP/s: " + ", ".join(f"{k} {v:.1f}" for k, v in peaks.items()))
     if args.dataset.startswith("sample:"):
         x_u8 = zdata.load_sample(args.dataset.split(":", 1)[1])[0]
