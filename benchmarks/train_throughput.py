@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
 
     from benchmarks.peak import start
     from zoo import data as zdata
-    from zoo.cli import parse_assignments
+    from zoo.cliargs import parse_assignments
 
     device, env, peaks, peak_rows = start(args, sorted(set(args.precisions)))
     print("matmul peak GFLOP/s: " + ", ".join(f"{k} {v:.1f}" for k, v in peaks.items()))

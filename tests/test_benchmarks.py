@@ -5,9 +5,9 @@ import json
 import pytest
 
 import zoo
+from aezoo.cli import main
 from benchmarks import common, flops
 from tests.helpers import tiny_model
-from zoo.cli import main
 
 ROW_NUMBERS = ("samples_per_s", "latency_ms_median", "latency_ms_p90", "gflops_per_s", "percent_of_peak",
                "peak_gflops_per_s", "flops_per_sample")

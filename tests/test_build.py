@@ -2,7 +2,7 @@
 
 import shlex
 
-from zoo.cli import build_parser
+from aezoo.cli import build_parser
 from zoo.pretrained.build import load_recipes, train_arguments
 
 
@@ -20,7 +20,7 @@ def test_arguments_round_trip_family_values():
     recipe = {"model": "denoising_conv", "dataset": "mnist", "epochs": 3, "batch_size": 64,
               "learning_rate": 0.001, "seed": 1,
               "model_kwargs": {"latent_dim": 8, "filters": [32, 64], "noise": "masking", "noise_level": 0.3}}
-    from zoo.cli import model_kwargs
+    from aezoo.cli import model_kwargs
 
     args = build_parser().parse_args(["train", *shlex.split(shlex.join(train_arguments(recipe)))])
     assert model_kwargs(args) == {"latent_dim": 8, "filters": [32, 64], "noise": "masking", "noise_level": 0.3}

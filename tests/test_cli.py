@@ -6,7 +6,7 @@ import sys
 import pytest
 
 import zoo
-from zoo.cli import main
+from aezoo.cli import main
 
 
 def test_list_prints_every_model(capsys):
@@ -37,7 +37,7 @@ def test_errors_are_one_line(argv, needle, capsys):
 
 
 def test_console_script_exit_code():
-    proc = subprocess.run([sys.executable, "-m", "zoo.cli", "info", "nope_model"],
+    proc = subprocess.run([sys.executable, "-m", "aezoo", "info", "nope_model"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]

@@ -5,8 +5,8 @@ import json
 import numpy as np
 
 import zoo
+from aezoo.cli import main
 from zoo import data as zdata
-from zoo.cli import main
 
 
 def _sample(tmp_path, n=20):
@@ -49,7 +49,7 @@ def test_encode_from_an_export_folder(tmp_path, capsys):
 
 
 def test_quickstart_writes_reports_grid_and_summary(tmp_path):
-    from zoo.quickstart import EXPORTS, run
+    from aezoo.quickstart import EXPORTS, run
 
     timings = run("ae_dense.mnist", tmp_path)
     assert {p.name for p in tmp_path.iterdir()} >= {"codes.npy", "reconstructions.png", "summary.md"}
@@ -63,8 +63,8 @@ def test_quickstart_writes_reports_grid_and_summary(tmp_path):
 
 
 def test_quickstart_reports_a_failed_export_and_goes_on(tmp_path, monkeypatch, capsys):
+    from aezoo.quickstart import run
     from export import validate
-    from zoo.quickstart import run
 
     monkeypatch.setattr(validate, "DEFAULT_ATOL", 1e-12)  # no float32 export can pass this
     run("linear_dense.mnist", tmp_path)

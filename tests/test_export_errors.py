@@ -6,10 +6,10 @@ import pytest
 from onnx import numpy_helper
 
 import zoo
+from aezoo.cli import main
 from export import ExportValidationError, export_model
 from export.to_onnx import ONNXFormat
 from tests.helpers import tiny_model
-from zoo.cli import main
 
 
 def _corrupt_weights(path):

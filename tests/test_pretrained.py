@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import zoo
+from aezoo.cli import main as cli
 from zoo import data as zdata
 from zoo import pretrained
-from zoo.cli import main as cli
 from zoo.evaluate import evaluate
 
 NAMES = zoo.list_pretrained()

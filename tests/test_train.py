@@ -51,7 +51,7 @@ def test_same_seed_same_result(tmp_path):
 
 def test_killed_run_resumes_and_loses_at_most_one_epoch(tmp_path):
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "zoo.cli", "train", "ae_dense", "--dataset", "sample:mnist", "--epochs", "8",
+    cmd = [sys.executable, "-m", "aezoo", "train", "ae_dense", "--dataset", "sample:mnist", "--epochs", "8",
            "--batch-size", "4", "--latent-dim", "4", "--set", "hidden_units=(16,)", "--run-dir", str(run),
            "--verbose", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -92,7 +92,7 @@ def test_invalid_training_arguments(tmp_path, kwargs, match):
 
 
 def test_cli_train_one_line_error_for_missing_data(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "zoo.cli", "train", "ae_dense", "--dataset", str(tmp_path / "nope.npy")],
+    proc = subprocess.run([sys.executable, "-m", "aezoo", "train", "ae_dense", "--dataset", str(tmp_path / "nope.npy")],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "AEZOO_DATA_DIR": str(tmp_path)})
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith("aezoo: error: Unknown dataset")

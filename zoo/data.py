@@ -55,6 +55,48 @@ def dataset_info(name: str) -> DatasetInfo:
     return DATASETS[name]
 
 
+@dataclass(frozen=True)
+class DataSpec:
+    """What a ``--dataset`` string names: a known dataset, its bundled sample, or a path.
+
+    Attributes:
+        kind: ``"dataset"`` (a full split of a known dataset), ``"sample"``
+            (the bundled 1k test images of one) or ``"path"`` (your own data).
+        name: The dataset's name, or the path as given.
+    """
+
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"sample:{self.name}" if self.kind == "sample" else self.name
+
+
+SAMPLE_PREFIX = "sample:"
+
+
+def parse_data_spec(spec: str | os.PathLike | DataSpec) -> DataSpec:
+    """Read ``"mnist"``, ``"sample:fashion_mnist"`` or a path; anything else lists what is accepted.
+
+    Example:
+        >>> parse_data_spec("sample:mnist")
+        DataSpec(kind='sample', name='mnist')
+    """
+    from zoo.registry import unknown_name_error
+
+    if isinstance(spec, DataSpec):
+        return spec
+    text = str(spec)
+    if text.startswith(SAMPLE_PREFIX):
+        return DataSpec("sample", dataset_info(text[len(SAMPLE_PREFIX):]).name)
+    if text in DATASETS:
+        return DataSpec("dataset", text)
+    if Path(text).exists():
+        return DataSpec("path", text)
+    known = sorted(DATASETS) + [SAMPLE_PREFIX + n for n in sorted(DATASETS)]
+    raise unknown_name_error("dataset (or path)", text, known)
+
+
 def candidate_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
     """Folders searched for ``<name>.npz``, in order."""
     dirs = []

@@ -18,6 +18,10 @@ from zoo.layers import Corruption, GaussianSampling
 from zoo.losses import RECONSTRUCTIONS, jacobian_frobenius_sq, reconstruction_error
 
 
+#: The functional parts every autoencoder offers through :meth:`Autoencoder.get_part`.
+PARTS = ("encoder", "decoder", "autoencoder")
+
+
 def _serialize(obj):
     return None if obj is None else keras.saving.serialize_keras_object(obj)
 
@@ -94,6 +98,26 @@ class Autoencoder(keras.Model):
     @property
     def latent_dim(self) -> int:
         return int(self.decoder.input_shape[-1])
+
+    @property
+    def code_shape(self) -> tuple:
+        """Per-example shape of the code the decoder takes (without the batch axis)."""
+        return tuple(self.decoder.input_shape[1:])
+
+    def get_part(self, part: str) -> keras.Model:
+        """The deterministic ``keras.Model`` of ``part`` (one of :data:`PARTS`).
+
+        ``"encoder"`` maps inputs to codes (a VAE's posterior mean),
+        ``"decoder"`` codes to reconstructions, and ``"autoencoder"`` is
+        ``decoder(encoder(x))``: no training-only corruption, no sampling.
+        """
+        check_choice("part", part, PARTS)
+        if part == "encoder":
+            return self.encoder
+        if part == "decoder":
+            return self.decoder
+        inputs = keras.Input(shape=self.data_shape, name="inputs")
+        return keras.Model(inputs, self.decoder(self.encoder(inputs)), name=f"{self.name}_autoencoder")
 
     # ---- training objective -------------------------------------------------
     def penalty(self, x, training: bool = False):

@@ -13,7 +13,6 @@ import json
 import math
 import shutil
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 from zoo import data as zdata
 from zoo.environment import environment
 from zoo.registry import create_model
+from zoo.timing import EpochTimer
 
 DEFAULTS = {"epochs": 20, "batch_size": 128, "learning_rate": 1e-3, "seed": 0}
 
@@ -56,17 +56,6 @@ def compile_options(model: keras.Model) -> dict:
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint was kept."""
-
-
-class _EpochTimer(keras.callbacks.Callback):
-    """Adds ``epoch_time_s`` to the epoch logs, so ``log.csv`` records wall time."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["epoch_time_s"] = time.perf_counter() - self._start
 
 
 class _NaNGuard(keras.callbacks.Callback):
@@ -212,7 +201,7 @@ def train(
 
     guard = _NaNGuard()
     callbacks = [
-        _EpochTimer(), guard,
+        EpochTimer(), guard,
         _FiniteBackup(str(backup), delete_checkpoint=False),
         keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
     ]

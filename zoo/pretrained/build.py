@@ -45,7 +45,7 @@ def _launch(recipe: dict, out: Path, backend: str, data_dir: str | None) -> subp
     """Start one ``aezoo train`` run in a subprocess, logging to ``OUT/<run>.log``."""
     train_args = train_arguments(recipe)
     record = f"KERAS_BACKEND={backend} aezoo train {shlex.join(train_args)}"
-    cmd = [sys.executable, "-m", "zoo.cli", "train", *train_args, "--run-dir", str(out / recipe["run"]),
+    cmd = [sys.executable, "-m", "aezoo", "train", *train_args, "--run-dir", str(out / recipe["run"]),
            "--verbose", "2", "--record-command", record]
     if data_dir:
         cmd += ["--data-dir", data_dir]

@@ -7,51 +7,14 @@ Every failure prints one line ``aezoo: error: ...`` on stderr and exits non-zero
 from __future__ import annotations
 
 import argparse
-import ast
 import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 
+from zoo.cliargs import add_data_arguments, add_model_arguments, model_kwargs
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def parse_assignments(items: Sequence[str] | None) -> dict:
-    """Turn ``["rho=0.1", "noise=masking"]`` into ``{"rho": 0.1, "noise": "masking"}``."""
-    out = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set expects KEY=VALUE. Received: {item!r}")
-        try:
-            out[key] = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            out[key] = raw
-    return out
-
-
-def _shape(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.replace("x", ",").split(",") if v)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected a shape like 28,28,1. Received: {text!r}") from err
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by commands that build a model from the registry."""
-    parser.add_argument("--input-shape", type=_shape, help="per-example shape, e.g. 28,28,1")
-    parser.add_argument("--latent-dim", type=int, help="size of the code")
-    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
-                        help="family argument, e.g. --set rho=0.05 (repeatable)")
-
-
-def model_kwargs(args: argparse.Namespace) -> dict:
-    kwargs = parse_assignments(args.set)
-    if args.input_shape is not None:
-        kwargs["input_shape"] = args.input_shape
-    if args.latent_dim is not None:
-        kwargs["latent_dim"] = args.latent_dim
-    return kwargs
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -180,7 +143,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "list": cmd_list, "info": cmd_info, "train": cmd_train, "evaluate": cmd_evaluate,
 }
 #: Modules that add their own subcommands with ``add_commands(subparsers) -> {name: function}``.
-COMMAND_MODULES = ("export.cli", "zoo.quickstart", "benchmarks.cli")
+COMMAND_MODULES = ("aezoo.export_commands", "aezoo.quickstart", "aezoo.bench_commands")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -222,13 +185,6 @@ def build_parser() -> argparse.ArgumentParser:
     for module in COMMAND_MODULES:
         COMMANDS.update(importlib.import_module(module).add_commands(sub))
     return parser
-
-
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """Where datasets are looked for."""
-    parser.add_argument("--data-dir", help="folder with mnist.npz / fashion_mnist.npz (or set AEZOO_DATA_DIR)")
-    parser.add_argument("--download", action="store_true",
-                        help="allow tensorflow-datasets to download a missing dataset")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
