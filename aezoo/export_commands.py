@@ -1,4 +1,8 @@
-"""``aezoo export`` and ``aezoo encode``: the export package on the command line."""
+"""``aezoo export`` and ``aezoo encode``: the export package on the command line.
+
+The choices of ``--format``, ``--quantize`` and ``--runtime``, and one flag per
+option a format declares (ONNX's ``--opset``), come from ``export.FORMATS``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,71 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-RUNTIMES = {"keras": None, "onnx": "onnx", "tflite": "tflite", "saved_model": "saved_model"}
+import numpy as np
+
+from zoo.cliargs import positive_int
+
+#: ``aezoo encode --runtime`` value that runs the Keras model itself.
+KERAS = "keras"
+
+
+def read_images(source: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Images as float32 in [0, 1] from a data spec: ``sample:NAME``, a dataset's test split, or a path.
+
+    Paths are ``.npy``/``.npz``/``.csv`` files or image folders (resized to
+    ``shape``); data of the right size in another layout is reshaped to ``shape``.
+    """
+    from zoo import data
+
+    try:
+        spec = data.parse_data_spec(source)
+    except ValueError:
+        spec = None  # not a dataset: load_user_data says what is wrong with the path
+    if spec is not None and spec.kind == "sample":
+        x = data.load_sample(spec.name)[0]
+    elif spec is not None and spec.kind == "dataset":
+        x = data.load_dataset(spec.name, "test")[0]
+    else:
+        x = data.load_user_data(source, image_size=tuple(shape[:2]) if shape and len(shape) == 3 else None)
+    x = data.to_unit_range(x)
+    same_size = shape is not None and x.ndim > 1 and np.prod(x.shape[1:]) == np.prod(shape)
+    if same_size and x.shape[1:] != tuple(shape):
+        x = x.reshape((-1, *shape))
+    return x
+
+
+def _declared_options() -> dict[str, tuple]:
+    """Option name -> (its declaration, the formats that declare it), over every registered format."""
+    from export import FORMATS
+
+    out: dict[str, tuple] = {}
+    for fmt in FORMATS.values():
+        for name, option in fmt.options.items():
+            out.setdefault(name, (option, []))[1].append(fmt.title or fmt.name)
+    return out
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``aezoo export``."""
+    from export import FORMATS, PARTS
+
+    quantize = {q: None for fmt in FORMATS.values() for q in fmt.quantize}
+    offers = "; ".join(f"{fmt.title}: {', '.join(fmt.quantize)}" for fmt in FORMATS.values() if fmt.quantize)
+    calibrated = {q: None for fmt in FORMATS.values() for q in fmt.calibrated}
+    parser.add_argument("target", metavar="NAME_OR_PATH", help="pretrained name, .keras file or run folder")
+    parser.add_argument("--format", required=True, choices=[*FORMATS, "all"],
+                        help="format, or all formats (that offer --quantize, if given)")
+    parser.add_argument("--part", default="encoder", choices=list(PARTS))
+    parser.add_argument("--quantize", choices=list(quantize), help=offers)
+    parser.add_argument("--calibration-data", help="images (.npy/.npz/image folder/sample:NAME) to calibrate "
+                        + f"{'/'.join(calibrated)} (default: the bundled sample)")
+    for name, (option, owners) in _declared_options().items():
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=option.type,
+                            help=f"{', '.join(owners)} only: {option.help}")
+    parser.add_argument("--atol", type=float, help="max abs error vs Keras (default 1e-5 for float32)")
+    parser.add_argument("--mse-rtol", type=float, help="allowed relative growth of reconstruction MSE when quantized")
+    parser.add_argument("--out", required=True, help="folder; each export goes in NAME.PART.FORMAT[-QUANT]/")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing export folders")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -17,17 +85,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     formats = list(FORMATS) if args.format == "all" else [args.format]
     model, card = resolve_model(args.target)
     name = card.name if card is not None else Path(args.target).stem
-    calibration = _read_inputs(args.calibration_data) if args.calibration_data else None
+    calibration = read_images(args.calibration_data) if args.calibration_data else None
+    options = {key: getattr(args, key) for key in _declared_options()}
     reports, failed = [], []
     for fmt in formats:
-        if args.quantize and args.quantize not in FORMATS[fmt].quantize and args.format == "all":
-            continue  # --format all --quantize int8 means: every format that offers int8
+        if args.format == "all":
+            if args.quantize and args.quantize not in FORMATS[fmt].quantize:
+                continue  # --format all --quantize int8 means: every format that offers int8
+            own = {k: v for k, v in options.items() if k in FORMATS[fmt].options}
+        else:
+            own = options  # an option this format does not declare is an error
         suffix = f"-{args.quantize}" if args.quantize else ""
         target = Path(args.out) / f"{name}.{args.part}.{fmt}{suffix}"
         try:
             reports.append(export_model(model, fmt, target, part=args.part, quantize=args.quantize,
-                                        calibration_data=calibration, opset=args.opset, atol=args.atol,
-                                        mse_rtol=args.mse_rtol, overwrite=args.overwrite, card=card))
+                                        calibration_data=calibration, atol=args.atol, mse_rtol=args.mse_rtol,
+                                        overwrite=args.overwrite, card=card, layout="folder", **own))
         except ExportValidationError as err:
             reports.append(err.report)
             failed.append(str(err))
@@ -40,27 +113,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_inputs(path: str, shape: tuple[int, ...] | None = None):
-    """Images from ``path`` as float32 in [0, 1], reshaped to ``shape`` when only the layout differs."""
-    import numpy as np
+def add_encode_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``aezoo encode``."""
+    from export import FORMATS
 
-    from zoo.data import load_user_data, to_unit_range
-
-    x = to_unit_range(load_user_data(path, image_size=tuple(shape[:2]) if shape and len(shape) == 3 else None))
-    same_size = x.ndim > 1 and shape is not None and int(np.prod(x.shape[1:])) == int(np.prod(shape))
-    if same_size and x.shape[1:] != tuple(shape):
-        x = x.reshape((-1, *shape))
-    return x
+    parser.add_argument("target", metavar="NAME_OR_PATH",
+                        help="pretrained name, .keras file, run folder, or an export (folder, .onnx, .tflite, ...)")
+    parser.add_argument("--input", required=True, help=".npy, .npz or image folder, or sample:NAME")
+    parser.add_argument("--output", required=True, help="where to write the codes (.npy)")
+    parser.add_argument("--runtime", choices=[KERAS, *FORMATS],
+                        help="keras (default for models), or export the encoder and run it in this format's runtime")
+    parser.add_argument("--batch-size", type=positive_int, default=256)
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
     """Encode a file or image folder with a model or an exported artifact; save the codes."""
     import tempfile
 
-    import numpy as np
-
-    from export import export_model, load_artifact
-    from export.runtime import find_artifact
+    from export import export_model, find_artifact, load_artifact
     from zoo.checks import check_batch
 
     target = Path(args.target)
@@ -73,20 +143,20 @@ def cmd_encode(args: argparse.Namespace) -> int:
         from export.exporter import resolve_model
 
         model, card = resolve_model(args.target)
-        runtime = args.runtime or "keras"
-        if runtime == "keras":
+        runtime = args.runtime or KERAS
+        if runtime == KERAS:
             runner = None
         else:
             with tempfile.TemporaryDirectory(prefix="aezoo-encode-") as tmp:
-                report = export_model(model, RUNTIMES[runtime], Path(tmp) / "encoder", card=card)
-                runner = load_artifact(Path(tmp) / "encoder")  # loaded into memory; the files can go
+                report = export_model(model, runtime, Path(tmp) / "encoder", card=card)
+                runner = load_artifact(report.path)  # loaded into memory; the files can go
             print(f"exported and validated the encoder in {report.runtime} "
                   + f"(max abs err {report.max_abs_error:.2e}); the artifact was temporary")
     shape = tuple(runner.input_shape) if runner is not None else model.data_shape
-    x = _read_inputs(args.input, shape)
+    x = read_images(args.input, shape)
     check_batch(x, shape, "encode")
     if runner is None:
-        codes, used = model.encode(x, batch_size=args.batch_size), "keras"
+        codes, used = model.encode(x, batch_size=args.batch_size), KERAS
     else:
         codes = np.concatenate([runner(x[i:i + args.batch_size]) for i in range(0, len(x), args.batch_size)])
         used = runner.runtime
@@ -99,28 +169,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
 def add_commands(sub) -> dict[str, Callable[[argparse.Namespace], int]]:
     """Add ``export`` and ``encode`` to the ``aezoo`` parser."""
-    from export.graph import PARTS
+    from export import FORMATS
 
-    p = sub.add_parser("export", help="export a model part to SavedModel, TFLite or ONNX and validate it")
-    p.add_argument("target", metavar="NAME_OR_PATH", help="pretrained name, .keras file or run folder")
-    p.add_argument("--format", required=True, choices=["saved_model", "tflite", "onnx", "all"])
-    p.add_argument("--part", default="encoder", choices=list(PARTS))
-    p.add_argument("--quantize", choices=["float16", "dynamic_int8", "int8", "int16x8"],
-                   help="TFLite: float16, dynamic_int8, int8 or int16x8; ONNX: dynamic_int8")
-    p.add_argument("--calibration-data", help="images (.npy/.npz/image folder) to calibrate int8/int16x8 "
-                   + "(default: the bundled sample)")
-    p.add_argument("--opset", type=int, help="ONNX opset")
-    p.add_argument("--atol", type=float, help="max abs error vs Keras (default 1e-5 for float32)")
-    p.add_argument("--mse-rtol", type=float, help="allowed relative growth of reconstruction MSE when quantized")
-    p.add_argument("--out", required=True, help="folder; each export goes in NAME.PART.FORMAT[-QUANT]/")
-    p.add_argument("--overwrite", action="store_true", help="replace existing export folders")
-
-    p = sub.add_parser("encode", help="encode images with a model or an exported artifact")
-    p.add_argument("target", metavar="NAME_OR_PATH",
-                   help="pretrained name, .keras file, run folder, or an export folder / .onnx / .tflite")
-    p.add_argument("--input", required=True, help=".npy, .npz or image folder")
-    p.add_argument("--output", required=True, help="where to write the codes (.npy)")
-    p.add_argument("--runtime", choices=list(RUNTIMES),
-                   help="keras (default for models), or export the encoder and run it in this runtime")
-    p.add_argument("--batch-size", type=int, default=256)
+    titles = [fmt.title or fmt.name for fmt in FORMATS.values()]
+    add_export_arguments(sub.add_parser(
+        "export", help=f"export a model part to {', '.join(titles[:-1])} or {titles[-1]} and validate it"))
+    add_encode_arguments(sub.add_parser("encode", help="encode images with a model or an exported artifact"))
     return {"export": cmd_export, "encode": cmd_encode}

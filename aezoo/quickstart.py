@@ -4,8 +4,9 @@ Offline, on embedded defaults, in about a minute on a 2-core CPU:
 
 1. load a pretrained encoder (SHA-256 checked);
 2. encode the bundled 1k MNIST sample;
-3. export the encoder to SavedModel, ONNX, TFLite and int8 TFLite, and the
-   decoder to ONNX, each validated in its own runtime;
+3. export the encoder to every runtime variant of the format registry
+   (``export.runtime_variants()``: SavedModel, ONNX, TFLite and int8 TFLite),
+   and the decoder to ONNX, each validated in its own runtime;
 4. time each runtime briefly (median batch-1 latency, batch-256 throughput);
 5. write ``aezoo-out/``: export folders with their reports, ``codes.npy``, a
    reconstruction grid (Keras vs the chained ONNX encoder -> decoder) and
@@ -16,33 +17,36 @@ Offline, on embedded defaults, in about a minute on a 2-core CPU:
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 DEFAULT_ENTRY = "ae_conv.mnist"
-EXPORTS = (("encoder", "saved_model", None), ("encoder", "onnx", None), ("encoder", "tflite", None),
-           ("encoder", "tflite", "int8"), ("decoder", "onnx", None))
+#: The format of the chained encoder -> decoder demonstration (step 5).
+CHAIN_FORMAT = "onnx"
+
+
+def planned_exports() -> list[tuple[str, str, str | None]]:
+    """``(part, format, quantize)`` of every export the tour makes, in order.
+
+    The encoder goes to each of ``export.runtime_variants()``; the decoder to
+    :data:`CHAIN_FORMAT`, for the chained reconstruction.
+    """
+    from export import FORMATS, runtime_variants
+
+    exports = [("encoder", v.format, v.quantize) for v in runtime_variants()]
+    return exports + ([("decoder", CHAIN_FORMAT, None)] if CHAIN_FORMAT in FORMATS else [])
 
 
 def time_runtime(fn: Callable[[np.ndarray], object], x: np.ndarray, repeats: int = 30) -> dict:
     """Median batch-1 latency (µs) and batch-``len(x)`` throughput (samples/s) after a warm-up call each."""
-    one = x[:1]
-    fn(one)
-    lat = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(one)
-        lat.append(time.perf_counter() - start)
-    fn(x)
-    big = []
-    for _ in range(max(3, repeats // 5)):
-        start = time.perf_counter()
-        fn(x)
-        big.append(time.perf_counter() - start)
-    return {"batch1_latency_us": 1e6 * float(np.median(lat)), "samples_per_s": len(x) / float(np.median(big))}
+    from zoo.timing import time_calls
+
+    lat = time_calls(lambda: fn(x[:1]), warmup=1, min_iters=repeats, max_iters=repeats, min_seconds=0.0)
+    big = max(3, repeats // 5)
+    full = time_calls(lambda: fn(x), warmup=1, min_iters=big, max_iters=big, min_seconds=0.0)
+    return {"batch1_latency_us": 1e6 * float(np.median(lat)), "samples_per_s": len(x) / float(np.median(full))}
 
 
 def run(entry: str = DEFAULT_ENTRY, out: str | Path = "aezoo-out") -> list[dict]:
@@ -66,10 +70,11 @@ def run(entry: str = DEFAULT_ENTRY, out: str | Path = "aezoo-out") -> list[dict]
 
     print("== 3. export and validate in each runtime")
     reports = []
-    for part, fmt, quantize in EXPORTS:
+    for part, fmt, quantize in planned_exports():
         folder = out / (f"{entry}.{part}.{fmt}" + (f"-{quantize}" if quantize else ""))
         try:
-            reports.append(export_model(model, fmt, folder, part=part, quantize=quantize, overwrite=True))
+            reports.append(export_model(model, fmt, folder, part=part, quantize=quantize, overwrite=True,
+                                        layout="folder"))
         except ExportValidationError as err:  # shown in the table; the rest of the tour goes on
             reports.append(err.report)
     print(format_table(reports))
@@ -81,11 +86,11 @@ def run(entry: str = DEFAULT_ENTRY, out: str | Path = "aezoo-out") -> list[dict]
 
     print("== 4. time each runtime (encoder)")
     x256 = x[:256]
-    runtimes = {"keras predict_on_batch": model.encoder.predict_on_batch}
+    runtimes = {"keras predict_on_batch": model.get_part("encoder").predict_on_batch}
     for report in reports:
         if report.part == "encoder":
             label = report.format + (f" {report.quantize}" if report.quantize else "")
-            runtimes[f"{label} ({report.runtime.split(' (')[0]})"] = load_artifact(Path(report.path).parent)
+            runtimes[f"{label} ({report.runtime.split(' (')[0]})"] = load_artifact(report.path)
     timings = [{"runtime": label, **time_runtime(fn, x256)} for label, fn in runtimes.items()]
     for t in timings:
         print(f"  {t['runtime']:<40} batch 1: {t['batch1_latency_us']:9.1f} µs   "
@@ -93,9 +98,9 @@ def run(entry: str = DEFAULT_ENTRY, out: str | Path = "aezoo-out") -> list[dict]
 
     print("== 5. reconstructions through the chained ONNX encoder -> decoder")
     chain_err, extra = None, {}
-    if {("encoder", "onnx"), ("decoder", "onnx")} <= {(r.part, r.format) for r in reports}:
-        onnx_enc = load_artifact(out / f"{entry}.encoder.onnx")
-        onnx_dec = load_artifact(out / f"{entry}.decoder.onnx")
+    if {("encoder", CHAIN_FORMAT), ("decoder", CHAIN_FORMAT)} <= {(r.part, r.format) for r in reports}:
+        onnx_enc = load_artifact(out / f"{entry}.encoder.{CHAIN_FORMAT}")
+        onnx_dec = load_artifact(out / f"{entry}.decoder.{CHAIN_FORMAT}")
         chain_err = float(np.abs(onnx_dec(onnx_enc(x[:64])) - model.predict(x[:64], verbose=0)).max())
         print(f"max |ONNX decoder(ONNX encoder(x)) - Keras model(x)| = {chain_err:.2e}")
         extra = {"ONNX": onnx_dec(onnx_enc(x[:10]))}

@@ -1,29 +1,56 @@
 """Export autoencoder parts to SavedModel, TFLite/LiteRT and ONNX, each checked in its own runtime.
 
+Formats are the modules of ``export/formats/``, registered in :data:`FORMATS`
+when this package is imported.
+
 Example:
     >>> from export import export_model
-    >>> report = export_model("ae_conv.mnist", "tflite", "exports/ae_conv_int8", quantize="int8")
+    >>> report = export_model("ae_conv.mnist", "tflite", "exports/ae_conv_int8.tflite", quantize="int8")
     >>> print(report.mse_delta_rel)
 """
 
-from export import to_onnx, to_saved_model, to_tflite  # noqa: F401  (register the formats)
-from export.exporter import ExportValidationError, export_model
-from export.formats import FORMATS, ExportFormat, Runner, get_format, register_format
-from export.graph import PARTS
-from export.report import REPORT_FILE, ExportReport, format_table
-from export.runtime import load_artifact
+from export.registry import (
+    FORMATS,
+    ExportFormat,
+    FormatOption,
+    QuantizeOption,
+    Runner,
+    RuntimeVariant,
+    default_mse_rtol,
+    get_format,
+    import_formats,
+    register_format,
+    runtime_variants,
+    unregister_format,
+)
+
+import_formats()
+
+from export.exporter import ExportValidationError, export_model  # noqa: E402
+from export.graph import PARTS  # noqa: E402
+from export.report import REPORT_FILE, REPORT_SUFFIX, ExportReport, format_table  # noqa: E402
+from export.runtime import find_artifact, load_artifact  # noqa: E402
 
 __all__ = [
     "FORMATS",
     "PARTS",
     "REPORT_FILE",
+    "REPORT_SUFFIX",
     "ExportFormat",
     "ExportReport",
     "ExportValidationError",
+    "FormatOption",
+    "QuantizeOption",
     "Runner",
+    "RuntimeVariant",
+    "default_mse_rtol",
     "export_model",
+    "find_artifact",
     "format_table",
     "get_format",
+    "import_formats",
     "load_artifact",
     "register_format",
+    "runtime_variants",
+    "unregister_format",
 ]

@@ -5,17 +5,21 @@ from __future__ import annotations
 import os
 import shutil
 import time
-import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from export import validate
-from export.formats import check_quantize, get_format
-from export.graph import PARTS, check_part, export_metadata, part_graph
-from export.report import ExportReport
-from zoo.checks import check_non_negative
+from export.graph import PARTS, check_loaded, check_part, export_metadata, part_graph
+from export.publish import check_free, publish, staging_folder
+from export.registry import FORMATS, ExportFormat, check_options, check_quantize, get_format
+from export.report import ExportReport, report_path
+from zoo.checks import check_choice, check_non_negative
 from zoo.models import Autoencoder
+
+#: ``layout`` values of :func:`export_model`.
+LAYOUTS = ("auto", "folder")
 
 
 class ExportValidationError(ValueError):
@@ -42,22 +46,23 @@ def resolve_model(model, card=None) -> tuple[Autoencoder, object]:
     return model, card
 
 
-def _publish(tmp: Path, target: Path, overwrite: bool) -> None:
-    """Move the finished folder into place; an old one is removed only after the new one is in."""
-    old = None
-    if target.exists():
-        if not overwrite:
-            raise FileExistsError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
-        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-        target.rename(old)
-    try:
-        tmp.rename(target)
-    except OSError:
-        if old is not None:
-            old.rename(target)  # put the previous export back
-        raise
-    if old is not None:
-        shutil.rmtree(old)
+def artifact_is_file(fmt: ExportFormat, path: str | os.PathLike, layout: str = "auto") -> bool:
+    """Whether an export to ``path`` is the artifact file itself (``path`` ends in the format's suffix).
+
+    Raises:
+        ValueError: ``path`` ends in the suffix of another format.
+    """
+    path = Path(path)
+    if check_choice("layout", layout, LAYOUTS) == "folder":
+        return False
+    if fmt.suffix is not None and path.suffix == fmt.suffix:
+        return True
+    others = {f.suffix: f.name for f in FORMATS.values() if f.suffix and f is not fmt}
+    if path.suffix in others:
+        hint = f"a path ending in {fmt.suffix} or" if fmt.suffix else "as"
+        raise ValueError(f"{path} ends in {path.suffix}, the suffix of {others[path.suffix]} artifacts; "
+                         + f"export to {fmt.name} {hint} a folder name without that suffix.")
+    return False
 
 
 def export_model(
@@ -68,49 +73,61 @@ def export_model(
     part: str = "encoder",
     quantize: str | None = None,
     calibration_data=None,
-    opset: int | None = None,
     atol: float | None = None,
     mse_rtol: float | None = None,
     validation_data=None,
     overwrite: bool = False,
     card=None,
+    layout: str = "auto",
+    **options: Any,
 ) -> ExportReport:
     """Export one part of an autoencoder, check it in its own runtime, and publish it.
 
-    The artifact is written to a temporary folder beside ``path``, loaded back
-    in the format's runtime and compared with the Keras part in inference mode
-    on real images at batch sizes 1, 7 and 64. Only if every check passes is
-    the folder renamed to ``path``; it then holds the artifact and
-    ``export_report.json``.
+    The artifact is written to a hidden ``.NAME.partial-*`` folder beside
+    ``path``, loaded back in the format's runtime and compared with the Keras
+    part in inference mode on real images at batch sizes 1, 7 and 64. Only if
+    every check passes is it moved to ``path``; an existing export there is
+    kept unless ``overwrite``. Staging folders that a killed export left
+    behind are removed by the next export to the same ``path``.
+
+    Where it lands: a ``path`` ending in the format's suffix (``enc.onnx``,
+    ``enc.tflite``) is the artifact file itself, with its report beside it as
+    ``enc.onnx.export_report.json``, so Netron, onnxruntime and the LiteRT
+    tools open it directly. Any other ``path`` (or ``layout="folder"``) is a
+    folder holding the artifact (``model.onnx``, ``model.tflite``,
+    ``saved_model/``) and ``export_report.json``. A path ending in another
+    format's suffix is an error.
 
     Args:
         model: A :class:`zoo.Autoencoder`, a pretrained name or a ``.keras`` path / run folder.
-        format: ``"saved_model"``, ``"tflite"`` or ``"onnx"`` (see ``export.FORMATS``).
-        path: Folder to create for this export.
+        format: A registered format: ``"saved_model"``, ``"onnx"`` or ``"tflite"`` (see ``export.FORMATS``).
+        path: The artifact file (with the format's suffix) or the folder to create.
         part: ``"encoder"`` (images -> codes), ``"decoder"`` (codes ->
             reconstructions) or ``"autoencoder"`` (images -> reconstructions).
-        quantize: ``None``, or a format's option: TFLite offers ``"float16"``,
-            ``"dynamic_int8"``, ``"int8"`` (full-integer) and ``"int16x8"``;
-            ONNX ``"dynamic_int8"``.
-        calibration_data: Images (or codes, for a decoder) that calibrate
-            ``int8`` and ``int16x8``; default: the bundled 1k sample.
-        opset: ONNX opset (default: tf2onnx's).
+        quantize: ``None``, or one of the format's ``quantize_options``: TFLite
+            offers ``"float16"``, ``"dynamic_int8"``, ``"int8"`` (full-integer)
+            and ``"int16x8"``; ONNX ``"dynamic_int8"``.
+        calibration_data: Images (or codes, for a decoder) that calibrate the
+            options that need it (``int8``, ``int16x8``); default: the bundled 1k sample.
         atol: Max abs error allowed against Keras; default 1e-5 for float32
             exports, unchecked for quantized ones unless given.
-        mse_rtol: Quantized exports fail if the sample's reconstruction MSE grows
-            by more than this fraction (default ``validate.DEFAULT_MSE_RTOL``).
+        mse_rtol: Quantized exports fail if the sample's reconstruction MSE grows by
+            more than this fraction (default: the option's, see :func:`export.default_mse_rtol`).
         validation_data: Images to validate on instead of the bundled sample.
-        overwrite: Replace an existing ``path``.
+        overwrite: Replace an existing export at ``path``.
         card: Pretrained card to embed (found automatically for pretrained models).
+        layout: ``"auto"`` (file or folder by the suffix, as above) or ``"folder"`` (always a folder).
+        **options: Options the format declares in ``ExportFormat.options``, e.g. ONNX's
+            ``opset``; None values are ignored and undeclared ones are an error.
 
     Returns:
-        The :class:`ExportReport`, also saved as ``path/export_report.json``.
+        The :class:`ExportReport`, also saved beside the artifact.
 
     Raises:
         ExportValidationError: The artifact does not match Keras; ``path`` is untouched.
 
     Example:
-        >>> report = export_model("ae_conv.mnist", "onnx", "exports/ae_conv_encoder")
+        >>> report = export_model("ae_conv.mnist", "onnx", "exports/ae_conv_encoder.onnx")
         >>> report.max_abs_error < 1e-5
         True
     """
@@ -118,41 +135,46 @@ def export_model(
     fmt = get_format(format)
     part = check_part(part)
     quantize = check_quantize(fmt, quantize)
+    options = check_options(fmt, options)
     if atol is None and quantize is None:
         atol = validate.DEFAULT_ATOL
     atol = None if atol is None else check_non_negative("atol", atol)
     if quantize is not None and mse_rtol is None:
-        mse_rtol = validate.DEFAULT_MSE_RTOL[quantize]
+        mse_rtol = fmt.quantize_options[quantize].mse_rtol
     mse_rtol = None if mse_rtol is None else check_non_negative("mse_rtol", mse_rtol)
     target = Path(path)
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
+    as_file = artifact_is_file(fmt, target, layout)
+    check_free([target, report_path(target)] if as_file else [target], overwrite)
     graph = part_graph(model, part)
+    check_loaded(model, part)
     dataset = card.dataset if card is not None else "mnist"
     images = validate.reference_images(model, dataset, validation_data)
     calibration = (validate.calibration_inputs(model, part, calibration_data, images)
                    if quantize in fmt.calibrated else None)
     metadata = export_metadata(model, part, card)
 
-    tmp = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
+    tmp = staging_folder(target)
     try:
         tmp.mkdir(parents=True)
-        artifact = tmp / fmt.artifact
+        artifact = tmp / (target.name if as_file else fmt.artifact)
         start = time.perf_counter()
         details = fmt.write(graph, artifact, metadata=metadata, quantize=quantize, calibration=calibration,
-                            opset=opset)
+                            **options)
         seconds = time.perf_counter() - start
         report = check_export(model, part, fmt, artifact, graph, images, metadata, atol=atol, mse_rtol=mse_rtol,
                               quantize=quantize)
-        report.path = str(target / fmt.artifact)
+        report.path = str(target if as_file else target / fmt.artifact)
         report.export_seconds = round(seconds, 3)
         report.details.update(details)
         report.validation_inputs = ("validation_data" if validation_data is not None
                                     else f"bundled {dataset} sample ({len(images)} images)")
         if not report.passed:
             raise ExportValidationError(report, target)
-        report.save(tmp)
-        _publish(tmp, target, overwrite)
+        if as_file:
+            publish([(artifact, target), (report.save(artifact), report_path(target))], overwrite)
+        else:
+            report.save(tmp)
+            publish([(tmp, target)], overwrite)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from zoo.checks import check_choice
+from zoo.models import PARTS as ZOO_PARTS
 from zoo.models import Autoencoder
 
 #: Part -> (input name, output name). These names are the exported interface.
@@ -13,6 +15,9 @@ PARTS: dict[str, tuple[str, str]] = {
     "decoder": ("codes", "reconstructions"),
     "autoencoder": ("images", "reconstructions"),
 }
+#: The tensors every part lies between, in order, and the zoo part that leads from each to the next.
+PIPELINE = ("images", "codes", "reconstructions")
+STEPS = {"images": "encoder", "codes": "decoder"}
 
 DEFAULT_PREPROCESSING = "float32 images in [0, 1] (uint8 pixels / 255), shape (batch, height, width, channels)"
 
@@ -22,17 +27,52 @@ def check_part(part: str) -> str:
     return check_choice("part", part, tuple(PARTS))
 
 
+def tensor_shape(model: Autoencoder, tensor: str) -> tuple[int, ...]:
+    """Per-example shape of an interface tensor (``images``, ``codes`` or ``reconstructions``)."""
+    return tuple(model.code_shape) if tensor == "codes" else tuple(model.data_shape)
+
+
 def part_input_shape(model: Autoencoder, part: str) -> tuple[int, ...]:
     """Per-example input shape of ``part``."""
-    return (model.latent_dim,) if PARTS[check_part(part)][0] == "codes" else tuple(model.data_shape)
+    return tensor_shape(model, PARTS[check_part(part)][0])
+
+
+def run_keras(model: Autoencoder, x: np.ndarray, start: str, stop: str, batch_size: int | None = None) -> np.ndarray:
+    """Carry ``x`` from tensor ``start`` to tensor ``stop`` of the pipeline with the Keras parts.
+
+    The pipeline is ``images -> encoder -> codes -> decoder -> reconstructions``;
+    every exported part is a segment of it, which is how the artifact is put in
+    place of its part when validating.
+    """
+    for tensor in PIPELINE[PIPELINE.index(start):PIPELINE.index(stop)]:
+        x = model.get_part(STEPS[tensor]).predict(x, batch_size=batch_size, verbose=0)
+    return x
+
+
+def check_loaded(model: Autoencoder, part: str) -> None:
+    """Refuse ``part`` of a pretrained model if some of its weights were not loaded (``model.loaded_parts``)."""
+    loaded = getattr(model, "loaded_parts", None)
+    if loaded is None:
+        return
+    have = set()
+    for name in loaded:
+        if name in ZOO_PARTS:
+            have |= {id(v) for v in model.get_part(name).weights}
+    if any(id(v) not in have for v in model.get_part(part).weights):
+        source = getattr(model, "pretrained_name", None) or model.name
+        raise ValueError(
+            f"{source} was loaded with the weights of {', '.join(loaded) or 'no part'} only, so its {part} "
+            + f"would export untrained weights. Load it with the {part}'s weights "
+            + "(e.g. zoo.load_pretrained(name) loads every part) to export it."
+        )
 
 
 def part_graph(model: Autoencoder, part: str) -> keras.Model:
     """A functional model of ``part`` with input ``images``/``codes`` and a one-key dict output.
 
-    The autoencoder part is ``decoder(encoder(x))``: the training-only corruption
-    of denoising models is left out, and a VAE's encoder is its posterior mean,
-    so every exported graph is deterministic.
+    The part is ``model.get_part(part)``: the autoencoder part leaves out the
+    training-only corruption of denoising models, and a VAE's encoder is its
+    posterior mean, so every exported graph is deterministic.
     """
     if not isinstance(model, Autoencoder):
         raise TypeError(
@@ -40,14 +80,8 @@ def part_graph(model: Autoencoder, part: str) -> keras.Model:
             + f"Received: {type(model).__name__}"
         )
     in_name, out_name = PARTS[check_part(part)]
-    inputs = keras.Input(shape=part_input_shape(model, part), name=in_name)
-    if part == "encoder":
-        outputs = model.encoder(inputs)
-    elif part == "decoder":
-        outputs = model.decoder(inputs)
-    else:
-        outputs = model.decoder(model.encoder(inputs))
-    return keras.Model(inputs, {out_name: outputs}, name=f"{model.name}_{part}")
+    inputs = keras.Input(shape=tensor_shape(model, in_name), name=in_name)
+    return keras.Model(inputs, {out_name: model.get_part(part)(inputs)}, name=f"{model.name}_{part}")
 
 
 def card_summary(card) -> dict | None:
@@ -67,8 +101,6 @@ def export_metadata(model: Autoencoder, part: str, card=None) -> dict:
     from zoo.environment import environment
 
     in_name, out_name = PARTS[check_part(part)]
-    graph_in = part_input_shape(model, part)
-    graph_out = tuple(model.data_shape) if out_name == "reconstructions" else (model.latent_dim,)
     env = environment()
     return {
         "producer": f"aezoo {env['versions']['aezoo']}",
@@ -78,8 +110,8 @@ def export_metadata(model: Autoencoder, part: str, card=None) -> dict:
         "part": part,
         "latent_dim": model.latent_dim,
         "input_shape": list(model.data_shape),
-        "inputs": {in_name: [None, *graph_in]},
-        "outputs": {out_name: [None, *graph_out]},
+        "inputs": {in_name: [None, *tensor_shape(model, in_name)]},
+        "outputs": {out_name: [None, *tensor_shape(model, out_name)]},
         "preprocessing": card.preprocessing if card is not None else DEFAULT_PREPROCESSING,
         "card": card_summary(card),
         "keras_version": env["versions"].get("keras"),

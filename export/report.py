@@ -1,4 +1,8 @@
-"""``ExportReport``: what was exported and how closely it matches Keras, saved as ``export_report.json``."""
+"""``ExportReport``: what was exported and how closely it matches Keras, saved as JSON beside the artifact.
+
+An export folder holds ``export_report.json``; a single-file artifact such as
+``enc.onnx`` has ``enc.onnx.export_report.json`` next to it.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 REPORT_FILE = "export_report.json"
+#: Appended to a single-file artifact's name to name its report.
+REPORT_SUFFIX = "." + REPORT_FILE
+
+
+def report_path(path: str | Path) -> Path:
+    """Where the report of the export at ``path`` (a folder, a file artifact, or the report) lives."""
+    path = Path(path)
+    if path.is_dir():
+        return path / REPORT_FILE
+    return path if path.name.endswith(".json") else path.with_name(path.name + REPORT_SUFFIX)
 
 
 @dataclass
@@ -48,16 +62,16 @@ class ExportReport:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def save(self, folder: str | Path) -> Path:
-        path = Path(folder) / REPORT_FILE
+    def save(self, path: str | Path) -> Path:
+        """Write the report for the export at ``path`` (see :func:`report_path`); returns the file."""
+        path = report_path(path)
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
         return path
 
     @classmethod
-    def load(cls, folder: str | Path) -> ExportReport:
-        path = Path(folder)
-        path = path / REPORT_FILE if path.is_dir() else path
-        return cls(**json.loads(path.read_text()))
+    def load(cls, path: str | Path) -> ExportReport:
+        """The report of the export at ``path`` (a folder, a file artifact, or the report itself)."""
+        return cls(**json.loads(report_path(path).read_text()))
 
 
 def format_table(reports: list[ExportReport]) -> str:

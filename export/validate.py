@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
+from export.graph import PARTS, PIPELINE, run_keras, tensor_shape
 from zoo.models import Autoencoder
 
 #: float32 exports pass at this max abs error against Keras (Hugging Face exporters' default too).
 DEFAULT_ATOL = 1e-5
-#: Quantized exports pass if the sample's reconstruction MSE grows by at most this fraction.
-DEFAULT_MSE_RTOL = {"float16": 0.01, "dynamic_int8": 0.05, "int8": 0.10, "int16x8": 0.10}
 #: Batch sizes run through every artifact, in one session, to prove the batch axis is dynamic.
 BATCH_SIZES = (1, 7, 64)
 
@@ -46,6 +47,13 @@ def _as_images(data, expected: tuple[int, ...], what: str) -> np.ndarray:
     return x
 
 
+def _calibrated() -> str:
+    from export.registry import FORMATS
+
+    names = dict.fromkeys(q for fmt in FORMATS.values() for q in fmt.calibrated)
+    return " or ".join(map(repr, names))
+
+
 def reference_images(model: Autoencoder, dataset: str, data=None, what: str = "validation_data") -> np.ndarray:
     """Images to validate on: ``data`` if given, else the bundled sample adapted to the model."""
     if data is not None:
@@ -54,7 +62,7 @@ def reference_images(model: Autoencoder, dataset: str, data=None, what: str = "v
     if x is None:
         raise ValueError(
             f"No bundled sample fits input shape {model.data_shape} (the samples are 28x28x1 images); "
-            + f"pass {what} (and calibration_data, for quantize='int8' or 'int16x8') "
+            + f"pass {what} (and calibration_data, for quantize={_calibrated()}) "
             + f"with shape (n, {', '.join(map(str, model.data_shape))})."
         )
     return x
@@ -62,9 +70,7 @@ def reference_images(model: Autoencoder, dataset: str, data=None, what: str = "v
 
 def part_inputs(model: Autoencoder, part: str, images: np.ndarray) -> np.ndarray:
     """What ``part`` consumes for these images: the images, or the Keras encoder's codes."""
-    if part == "decoder":
-        return model.encoder.predict(images, batch_size=256, verbose=0)
-    return images
+    return run_keras(model, images, PIPELINE[0], PARTS[part][0], batch_size=256)
 
 
 def calibration_inputs(model: Autoencoder, part: str, data, default_images: np.ndarray) -> np.ndarray:
@@ -72,8 +78,8 @@ def calibration_inputs(model: Autoencoder, part: str, data, default_images: np.n
     if data is None:
         return part_inputs(model, part, default_images[:500])
     data = np.asarray(data)
-    if part == "decoder" and data.shape[1:] == (model.latent_dim,):
-        return data.astype(np.float32)
+    if data.shape[1:] == tensor_shape(model, PARTS[part][0]) != tuple(model.data_shape):
+        return data.astype(np.float32)  # already what the part consumes (codes)
     return part_inputs(model, part, _as_images(data, model.data_shape, "calibration_data"))
 
 
@@ -114,13 +120,22 @@ def run_batched(fn, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
 
 def reconstruction_mse(model: Autoencoder, part: str, runner, images: np.ndarray) -> tuple[float, float]:
     """Reconstruction MSE of the Keras model and of the model with the artifact in place of ``part``."""
-    keras_rec = model.decoder.predict(model.encoder.predict(images, verbose=0), verbose=0)
-    if part == "autoencoder":
-        rec = run_batched(runner, images)
-    elif part == "encoder":
-        rec = model.decoder.predict(run_batched(runner, images), verbose=0)
-    else:
-        rec = run_batched(runner, model.encoder.predict(images, verbose=0))
+    first, last = PIPELINE[0], PIPELINE[-1]
+    in_name, out_name = PARTS[part]
+    keras_rec = run_keras(model, images, first, last)
+    outputs = run_batched(runner, run_keras(model, images, first, in_name))
+    rec = run_keras(model, outputs, out_name, last)
     keras_mse = float(np.mean((keras_rec.astype(np.float64) - images) ** 2))
     export_mse = float(np.mean((rec.reshape(images.shape).astype(np.float64) - images) ** 2))
     return keras_mse, export_mse
+
+
+def __getattr__(name: str):
+    if name == "DEFAULT_MSE_RTOL":
+        warnings.warn("export.validate.DEFAULT_MSE_RTOL is deprecated: the tolerances are declared by each "
+                      + "format; use export.default_mse_rtol(format, quantize) or "
+                      + "export.get_format(format).quantize_options.", DeprecationWarning, stacklevel=2)
+        from export.registry import FORMATS
+
+        return {q: opt.mse_rtol for fmt in reversed(FORMATS.values()) for q, opt in fmt.quantize_options.items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

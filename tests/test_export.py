@@ -105,7 +105,7 @@ def test_quantized_tflite_runs_and_reports_its_mse_change(quantize, tmp_path):
     assert report.mse_keras == pytest.approx(keras_mse, rel=1e-4)
     assert report.mse_export == pytest.approx(export_mse, rel=1e-4)
     assert report.mse_delta_rel == pytest.approx((export_mse - keras_mse) / keras_mse, rel=1e-3, abs=1e-6)
-    assert report.passed and report.mse_delta_rel <= export.exporter.validate.DEFAULT_MSE_RTOL[quantize]
+    assert report.passed and report.mse_delta_rel <= export.default_mse_rtol("tflite", quantize)
     assert report.size_bytes < (0.6 if quantize == "float16" else 0.35) * 4 * model.encoder.count_params()
     if quantize == "int8":
         assert set(report.details["float_ops"]) <= {"QUANTIZE", "DEQUANTIZE"}

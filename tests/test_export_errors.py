@@ -8,7 +8,7 @@ from onnx import numpy_helper
 import zoo
 from aezoo.cli import main
 from export import ExportValidationError, export_model
-from export.to_onnx import ONNXFormat
+from export.formats.onnx import ONNXFormat
 from tests.helpers import tiny_model
 
 

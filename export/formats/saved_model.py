@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 
-from export.formats import METADATA_KEY, ExportFormat, Runner, register_format, single_key
+from export.registry import METADATA_KEY, ExportFormat, Runner, register_format, single_key
 
 
 @register_format
@@ -15,12 +15,15 @@ class SavedModelFormat(ExportFormat):
     """A SavedModel folder with one ``serving_default`` signature; metadata in ``assets/``."""
 
     name = "saved_model"
+    title = "SavedModel"
     artifact = "saved_model"
-    runtime = "tensorflow"
-    quantize = ()
+    label = "saved_model"
+    order = 10
 
-    def write(self, graph: keras.Model, path: Path, *, metadata: dict, quantize=None, calibration=None,
-              opset=None) -> dict:
+    def matches(self, path: Path) -> bool:
+        return path.is_dir() and (path / "saved_model.pb").is_file()
+
+    def write(self, graph: keras.Model, path: Path, *, metadata: dict, quantize=None, calibration=None) -> dict:
         graph.export(str(path), format="tf_saved_model", verbose=False)
         assets = path / "assets"
         assets.mkdir(exist_ok=True)

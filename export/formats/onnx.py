@@ -7,7 +7,15 @@ from pathlib import Path
 
 import keras
 
-from export.formats import METADATA_KEY, ExportFormat, Runner, register_format, single_key
+from export.registry import (
+    METADATA_KEY,
+    ExportFormat,
+    FormatOption,
+    QuantizeOption,
+    Runner,
+    register_format,
+    single_key,
+)
 
 BATCH_DIM = "batch"
 
@@ -32,12 +40,19 @@ class ONNXFormat(ExportFormat):
     """
 
     name = "onnx"
+    title = "ONNX"
     artifact = "model.onnx"
-    runtime = "onnxruntime"
-    quantize = ("dynamic_int8",)
+    suffix = ".onnx"
+    label = "onnxruntime"
+    order = 20
+    quantize_options = {
+        "dynamic_int8": QuantizeOption("int8 weights (onnxruntime quantize_dynamic), activations quantized on "
+                                       + "the fly, float32 I/O", mse_rtol=0.05),
+    }
+    options = {"opset": FormatOption(int, "opset version (default: tf2onnx's)")}
 
     def write(self, graph: keras.Model, path: Path, *, metadata: dict, quantize=None, calibration=None,
-              opset=None) -> dict:
+              opset: int | None = None) -> dict:
         import onnx
 
         kwargs = {} if opset is None else {"opset_version": int(opset)}
@@ -59,10 +74,6 @@ class ONNXFormat(ExportFormat):
             model = onnx.load(str(path))
             onnx.checker.check_model(model, full_check=True)
         return {"opset": max(op.version for op in model.opset_import if op.domain in ("", "ai.onnx"))}
-
-    def option_details(self, quantize: str | None) -> str:
-        return {None: "float32", "dynamic_int8": "int8 weights (onnxruntime quantize_dynamic), "
-                + "activations quantized on the fly, float32 I/O"}[quantize]
 
     def load(self, path: Path, providers: list[str] | None = None) -> Runner:
         import onnxruntime as ort

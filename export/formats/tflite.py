@@ -24,7 +24,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from export.formats import METADATA_KEY, ExportFormat, Runner, register_format, single_key
+from export.registry import METADATA_KEY, ExportFormat, QuantizeOption, Runner, register_format, single_key
 from zoo.environment import package_version
 
 SIGNATURE = "serving_default"
@@ -99,13 +99,23 @@ class TFLiteFormat(ExportFormat):
     """``model.tflite`` with a ``serving_default`` signature and metadata under ``aezoo_metadata``."""
 
     name = "tflite"
+    title = "TFLite"
     artifact = "model.tflite"
-    runtime = "ai_edge_litert"
-    quantize = ("float16", "dynamic_int8", "int8", "int16x8")
-    calibrated = FULL_INTEGER
+    suffix = ".tflite"
+    label = "litert"
+    order = 30
+    quantize_options = {
+        "float16": QuantizeOption("float16 weights, float32 compute", mse_rtol=0.01),
+        "dynamic_int8": QuantizeOption("int8 weights, activations quantized on the fly, float32 tensors and I/O",
+                                       mse_rtol=0.05),
+        "int8": QuantizeOption("full-integer int8 ops, float32 input/output (QUANTIZE/DEQUANTIZE at the edges)",
+                               mse_rtol=0.10, calibrated=True),
+        "int16x8": QuantizeOption("int16 activations, int8 weights, float32 input/output (reference kernels)",
+                                  mse_rtol=0.10, calibrated=True),
+    }
+    featured_quantize = (None, "int8")
 
-    def write(self, graph: keras.Model, path: Path, *, metadata: dict, quantize=None, calibration=None,
-              opset=None) -> dict:
+    def write(self, graph: keras.Model, path: Path, *, metadata: dict, quantize=None, calibration=None) -> dict:
         graph.export(str(path), format="litert", verbose=False, **converter_options(quantize, calibration))
         path.write_bytes(embed_metadata(path.read_bytes(), METADATA_KEY, json.dumps(metadata).encode()))
         return {"float_ops": float_ops(path)} if quantize in FULL_INTEGER else {}
@@ -137,12 +147,3 @@ class TFLiteFormat(ExportFormat):
 
     def read_metadata(self, path: Path) -> dict:
         return json.loads(read_flatbuffer_metadata(Path(path).read_bytes(), METADATA_KEY))
-
-    def option_details(self, quantize: str | None) -> str:
-        return {
-            None: "float32",
-            "float16": "float16 weights, float32 compute",
-            "dynamic_int8": "int8 weights, activations quantized on the fly, float32 tensors and I/O",
-            "int8": "full-integer int8 ops, float32 input/output (QUANTIZE/DEQUANTIZE at the edges)",
-            "int16x8": "int16 activations, int8 weights, float32 input/output (reference kernels)",
-        }[quantize]
