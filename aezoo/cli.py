@@ -68,9 +68,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     used = model_kwargs(args)
     for key, default in builder_arguments(args.name).items():
         print(f"  {key} = {default!r}" + (f" -> {used[key]!r}" if key in used else ""))
-    for part in (model.encoder, model.decoder):
-        print(f"{part.name}:")
-        for layer in part.layers:
+    network, decoder = model.encoder_network, model.decoder
+    for title, layers in ((network.name, network.layers), ("head", [model.head]), (decoder.name, decoder.layers)):
+        print(f"{title}:")
+        for layer in layers:
             shape = tuple(getattr(layer.output, "shape", ()))
             print(f"  {layer.name:<16} {type(layer).__name__:<20} {shape!s:<22} {layer.count_params():>10,}")
     return 0
@@ -93,25 +94,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def compare_with_card(metrics: dict, card_metrics: dict, rtol: float = 0.01) -> list[str]:
-    """Lines ``metric card now rel`` for every scalar card metric; failures end with ``FAIL``."""
-    lines = []
-    for key, want in card_metrics.items():
-        if not isinstance(want, float) or key not in metrics:
-            continue
-        got = metrics[key]
-        rel = abs(got - want) / max(abs(want), 1e-12)
-        lines.append(f"{key:<28} card {want:<12.6g} now {got:<12.6g} rel {rel:.2e}"
-                     + ("  FAIL" if rel > rtol else ""))
-    return lines
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from zoo.data import parse_data_spec
     from zoo.evaluate import evaluate, format_table
-    from zoo.pretrained import load_target
+    from zoo.pretrained import CARD_RTOL, compare_metrics, load_target
 
     model, card = load_target(args.target)
     dataset = args.dataset or (card.dataset if card else None)
@@ -128,14 +117,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.check_card:
         if card is None:
             raise ValueError("--check-card needs a pretrained entry.")
-        reference = card.sample_metrics if dataset.startswith("sample:") else card.metrics
-        lines = compare_with_card(metrics, reference)
+        reference = card.sample_metrics if parse_data_spec(dataset).kind == "sample" else card.metrics
+        lines = compare_metrics(metrics, reference)
         print("\n".join(lines))
         failed = [line for line in lines if line.endswith("FAIL")]
         if failed:
-            raise ValueError(f"{len(failed)} metric(s) differ from the card by more than 1%: "
+            raise ValueError(f"{len(failed)} metric(s) differ from the card by more than {CARD_RTOL:.0%}: "
                              + ", ".join(line.split()[0] for line in failed))
-        print(f"all {len(lines)} card metrics reproduced within 1%")
+        print(f"all {len(lines)} card metrics reproduced within {CARD_RTOL:.0%}")
     return 0
 
 

@@ -5,22 +5,28 @@ Example:
     >>> zoo.list_models()[:3]
     ['ae_conv', 'ae_dense', 'contractive_dense']
     >>> model = zoo.create_model("vae_conv", input_shape=(28, 28, 1), latent_dim=16)
+    >>> ae = zoo.create_model("ae_conv.mnist", pretrained=True)
 """
 
 from zoo import families as _families  # noqa: F401  (registers the recipes)
-from zoo import layers, losses, regularizers
-from zoo.models import VAE, Autoencoder, ContractiveAutoencoder
+from zoo import heads, layers, losses, regularizers
+from zoo.factory import create_model
+from zoo.heads import CodeHead
+from zoo.models import PARTS, VAE, Autoencoder, ContractiveAutoencoder
 from zoo.pretrained import get_card, list_pretrained, load_encoder, load_pretrained, load_weights
-from zoo.registry import create_model, list_models, register_model
+from zoo.registry import list_models, register_model
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "PARTS",
     "VAE",
     "Autoencoder",
+    "CodeHead",
     "ContractiveAutoencoder",
     "create_model",
     "get_card",
+    "heads",
     "list_pretrained",
     "load_encoder",
     "load_pretrained",

@@ -103,8 +103,8 @@ def conv_decoder(
     return keras.Model(z, x, name="decoder")
 
 
-# arch name -> (trunk, decoder, name of the argument that sizes the layers)
+#: arch name -> (trunk, decoder)
 BACKBONES = {
-    "dense": (dense_trunk, dense_decoder, "hidden_units"),
-    "conv": (conv_trunk, conv_decoder, "filters"),
+    "dense": (dense_trunk, dense_decoder),
+    "conv": (conv_trunk, conv_decoder),
 }

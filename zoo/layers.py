@@ -1,16 +1,19 @@
-"""Layers that autoencoder recipes compose: input corruptions, code penalties, sampling.
+"""Input corruptions of denoising autoencoders (code heads, penalties and sampling are in :mod:`zoo.heads`).
 
 Corruption layers change their input only when called with ``training=True``;
 at inference they are the identity, so exported models stay deterministic.
+A corruption also reports the denoising metrics of the model it belongs to.
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
+from zoo import metrics
 from zoo.checks import check_non_negative, check_unit_interval
-from zoo.losses import gaussian_kl
+from zoo.heads import ActivityPenalty, GaussianSampling  # noqa: F401  (their former home; old imports work)
 
 
 class Corruption(keras.layers.Layer):
@@ -33,6 +36,23 @@ class Corruption(keras.layers.Layer):
 
     def corrupt(self, inputs):
         raise NotImplementedError
+
+    def seeded_copy(self, x: np.ndarray, seed: int = 0, batch_size: int = 512) -> np.ndarray:
+        """``x`` corrupted as in training by a fresh copy of this layer seeded with ``seed``."""
+        twin = type(self).from_config({**self.get_config(), "seed": seed})
+        return np.concatenate([np.asarray(twin(x[i:i + batch_size], training=True))
+                               for i in range(0, len(x), batch_size)])
+
+    def evaluation_metrics(self, model, x: np.ndarray, codes: np.ndarray, *, seed: int = 0,
+                           batch_size: int = 512) -> dict:
+        """Denoising metrics of ``model`` on clean test data ``x``."""
+        return metrics.denoising_metrics(model, x, seed, batch_size)
+
+    def summarize(self, card_metrics: dict) -> str:
+        """One line for tables, from evaluation metrics."""
+        if "denoise_bce" not in card_metrics:
+            return ""
+        return f"denoise BCE {card_metrics['denoise_bce']:.4f}, PSNR +{card_metrics['psnr_gain']:.1f} dB"
 
     def call(self, inputs, training=None):
         if training:
@@ -128,63 +148,3 @@ CORRUPTIONS: dict[str, type[Corruption]] = {
     "masking": MaskingNoise,
     "salt_and_pepper": SaltAndPepperNoise,
 }
-
-
-@keras.saving.register_keras_serializable(package="aezoo")
-class ActivityPenalty(keras.layers.Layer):
-    """Identity layer that adds ``regularizer(inputs)`` to the model's losses.
-
-    Args:
-        regularizer: A callable penalty such as :class:`zoo.regularizers.KLSparsity`.
-    """
-
-    def __init__(self, regularizer, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.regularizer = keras.regularizers.get(regularizer)
-
-    def call(self, inputs):
-        self.add_loss(self.regularizer(inputs))
-        return inputs
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "regularizer": keras.regularizers.serialize(self.regularizer),
-        }
-
-
-@keras.saving.register_keras_serializable(package="aezoo")
-class GaussianSampling(keras.layers.Layer):
-    """Reparameterized sample ``z = mean + exp(log_var / 2) * eps`` and its KL term.
-
-    Adds ``beta * KL(q(z|x) || N(0, I))`` (summed over latent units, averaged
-    over the batch) to the model's losses. Samples only in training; at
-    inference it returns the mean, so the model's call is deterministic.
-
-    Args:
-        beta: Weight β >= 0 of the KL term (β = 1 is the plain VAE).
-        seed: Seed of the sampling noise.
-    """
-
-    def __init__(self, beta: float = 1.0, seed: int | None = None, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.beta = check_non_negative("beta", beta)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, inputs, training=None):
-        z_mean, z_log_var = inputs
-        self.add_loss(self.beta * ops.mean(gaussian_kl(z_mean, z_log_var)))
-        if not training:
-            return z_mean
-        eps = keras.random.normal(ops.shape(z_mean), dtype=z_mean.dtype, seed=self.seed_generator)
-        return z_mean + ops.exp(0.5 * z_log_var) * eps
-
-    def compute_output_shape(self, input_shape):
-        return input_shape[0]
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "beta": self.beta, "seed": self.seed}

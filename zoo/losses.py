@@ -10,7 +10,8 @@ from collections.abc import Callable
 
 from keras import ops
 
-_EPSILON = 1e-7
+#: Clipping epsilon of every log in the losses and penalties (Keras' own default).
+EPSILON = 1e-7
 
 RECONSTRUCTIONS = ("bce", "mse")
 
@@ -36,7 +37,7 @@ def reconstruction_error(x, x_hat, kind: str = "bce", reduction: str = "mean"):
     x = _flatten(ops.cast(x, x_hat.dtype))
     x_hat = _flatten(x_hat)
     if kind == "bce":
-        p = ops.clip(x_hat, _EPSILON, 1.0 - _EPSILON)
+        p = ops.clip(x_hat, EPSILON, 1.0 - EPSILON)
         err = -(x * ops.log(p) + (1.0 - x) * ops.log(1.0 - p))
     elif kind == "mse":
         err = ops.square(x - x_hat)

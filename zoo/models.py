@@ -1,8 +1,12 @@
-"""The ``Autoencoder`` model and the two families whose objective differs (VAE, contractive).
+"""The ``Autoencoder`` model, and the two subclasses whose objective really differs (VAE, contractive).
 
-Each model is a functional graph built inside a subclassed ``keras.Model``:
-its constructor takes the parts, ``get_config`` lists them again, and a
-``.keras`` file round-trips with ``safe_mode`` on.
+Every autoencoder is ``decoder(head(encoder(corruption(x))))``: an encoder
+network, a code head (:mod:`zoo.heads`), a decoder and an optional training-only
+corruption. The model asks its head and corruption for everything that differs
+between families, so nothing else in aezoo switches on class or layer names.
+Each model is a functional graph built inside a subclassed ``keras.Model``: its
+constructor takes the parts, ``get_config`` lists them again, and a ``.keras``
+file round-trips with ``safe_mode`` on.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ import numpy as np
 from keras import ops
 
 from zoo.checks import check_batch, check_choice, check_non_negative, check_shape
-from zoo.layers import Corruption, GaussianSampling
+from zoo.heads import CodeHead, GaussianSampling
+from zoo.layers import Corruption
 from zoo.losses import RECONSTRUCTIONS, jacobian_frobenius_sq, reconstruction_error
-
 
 #: The functional parts every autoencoder offers through :meth:`Autoencoder.get_part`.
 PARTS = ("encoder", "decoder", "autoencoder")
@@ -26,8 +30,8 @@ def _serialize(obj):
     return None if obj is None else keras.saving.serialize_keras_object(obj)
 
 
-def _deserialize(config):
-    return None if config is None else keras.saving.deserialize_keras_object(config)
+def _is_serialized_object(value) -> bool:
+    return isinstance(value, dict) and "class_name" in value and "config" in value
 
 
 def _spec_shape(data):
@@ -42,20 +46,24 @@ def _spec_shape(data):
 
 @keras.saving.register_keras_serializable(package="aezoo")
 class Autoencoder(keras.Model):
-    """An encoder, a decoder and an optional input corruption, trained to reconstruct.
+    """An encoder, a code head, a decoder and an optional input corruption, trained to reconstruct.
 
     ``model(x)`` reconstructs ``x``. ``model.compile(optimizer)`` then
     ``model.fit(x)`` trains it with no targets: the loss is the reconstruction
-    error against the *clean* input, plus every penalty the layers add (sparsity
-    on the code, KL of a VAE).
+    error against the *clean* input, plus every term the head and layers add
+    (sparsity on the code, KL of a VAE, MMD of a WAE).
 
     Args:
-        encoder: ``keras.Model`` from inputs to codes.
+        encoder: ``keras.Model`` from inputs to what the head takes (the code
+            for the plain head; ``[z_mean, z_log_var]`` for a VAE's).
         decoder: ``keras.Model`` from codes back to the input shape.
+        head: A :class:`zoo.heads.CodeHead` (default: the plain head).
         corruption: Optional :class:`zoo.layers.Corruption` applied to the input
             in training only (denoising autoencoders).
         reconstruction: ``"bce"`` for inputs in [0, 1] with sigmoid outputs,
             ``"mse"`` otherwise.
+        source: Where the weights came from, e.g. ``{"pretrained": "ae_conv.mnist",
+            "parts": ["encoder", "decoder"]}``; saved with the model.
         **kwargs: ``keras.Model`` arguments such as ``name``.
 
     Example:
@@ -72,37 +80,68 @@ class Autoencoder(keras.Model):
         self,
         encoder: keras.Model,
         decoder: keras.Model,
+        head: CodeHead | None = None,
         corruption: Corruption | None = None,
         reconstruction: str = "bce",
+        source: dict | None = None,
         **kwargs,
     ) -> None:
+        head = CodeHead(name="code_head") if head is None else head
         inputs = keras.Input(shape=encoder.input_shape[1:], name="inputs")
         x = corruption(inputs) if corruption is not None else inputs
-        outputs = decoder(encoder(x))
+        outputs = decoder(head(encoder(x)))
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
-        self.encoder = encoder
+        self.encoder_network = encoder
         self.decoder = decoder
-        self._setup(corruption, reconstruction)
-
-    def _setup(self, corruption: Corruption | None, reconstruction: str) -> None:
+        self.head = head
         self.corruption = corruption
         self.reconstruction = check_choice("reconstruction", reconstruction, RECONSTRUCTIONS)
+        self.set_source(source)
+        # The deterministic encoder: the network itself, or a view through the head's
+        # deterministic path. A view shares the network's layers, so it is kept out of
+        # Keras' tracking and its variables are not saved twice.
+        encoder_view = encoder
+        if head.stochastic:
+            encoder_view = keras.Model(encoder.inputs, head.deterministic(encoder.outputs), name="encoder")
+        object.__setattr__(self, "encoder", encoder_view)
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.penalty_tracker = keras.metrics.Mean(name="penalty")
 
-    # Shapes without the batch axis.
+    # ---- what the model is made of --------------------------------------------
     @property
     def data_shape(self) -> tuple:
+        """Per-example input shape (without the batch axis)."""
         return tuple(self.input_shape[1:])
 
     @property
     def latent_dim(self) -> int:
-        return int(self.decoder.input_shape[-1])
+        """Number of values in one example's code."""
+        return int(np.prod(self.code_shape))
 
     @property
     def code_shape(self) -> tuple:
         """Per-example shape of the code the decoder takes (without the batch axis)."""
         return tuple(self.decoder.input_shape[1:])
+
+    @property
+    def components(self) -> dict[str, keras.Model]:
+        """The weight-holding sub-models by name (what pretrained entries store one file each for)."""
+        return {self.head.network_name: self.encoder_network, "decoder": self.decoder}
+
+    @property
+    def pretrained_name(self) -> str | None:
+        """The pretrained entry this model's weights came from, if any (kept by ``.keras`` files)."""
+        return (self.source or {}).get("pretrained")
+
+    @property
+    def loaded_parts(self) -> tuple[str, ...] | None:
+        """Components whose weights were loaded from :attr:`pretrained_name` (None if not pretrained)."""
+        parts = (self.source or {}).get("parts")
+        return None if parts is None else tuple(parts)
+
+    def set_source(self, source: dict | None) -> None:
+        """Record where the weights came from (see ``source`` in the class arguments)."""
+        object.__setattr__(self, "source", copy.deepcopy(source) or None)
 
     def get_part(self, part: str) -> keras.Model:
         """The deterministic ``keras.Model`` of ``part`` (one of :data:`PARTS`).
@@ -121,7 +160,7 @@ class Autoencoder(keras.Model):
 
     # ---- training objective -------------------------------------------------
     def penalty(self, x, training: bool = False):
-        """Extra terms of the objective beyond reconstruction (a scalar)."""
+        """Extra terms of the objective beyond reconstruction (a scalar): every ``add_loss`` term."""
         losses = self.losses
         return ops.sum(ops.stack([ops.cast(v, "float32") for v in losses])) if losses else ops.zeros(())
 
@@ -141,6 +180,38 @@ class Autoencoder(keras.Model):
         self.penalty_tracker.update_state(penalty, sample_weight=batch)
         return recon + penalty
 
+    @property
+    def prefers_xla_on_cpu(self) -> bool:
+        """Whether XLA speeds this model up on a CPU (measured by ``benchmarks/train_throughput.py``).
+
+        Convolutions were about 1.5x slower under XLA there, and input
+        corruption about 5x (its CPU random kernels); dense models gain.
+        """
+        convolutional = any(isinstance(layer, keras.layers.Conv2D) for layer in self._flatten_layers())
+        return not (convolutional or self.corruption is not None)
+
+    # ---- what the model reports ---------------------------------------------
+    def evaluation_metrics(self, x: np.ndarray, codes: np.ndarray, *, seed: int = 0,
+                           batch_size: int = 512) -> dict:
+        """The family's own metrics on test data ``x`` (from its head and corruption)."""
+        out = self.head.evaluation_metrics(self, x, codes, seed=seed, batch_size=batch_size)
+        if self.corruption is not None:
+            out.update(self.corruption.evaluation_metrics(self, x, codes, seed=seed, batch_size=batch_size))
+        return out
+
+    def summarize_metrics(self, card_metrics: dict) -> str:
+        """One line on the family's own metrics, for tables such as the pretrained zoo's."""
+        parts = [self.head.summarize(card_metrics)]
+        if self.corruption is not None:
+            parts.append(self.corruption.summarize(card_metrics))
+        return "; ".join(p for p in parts if p)
+
+    def corrupt(self, x: np.ndarray, seed: int = 0, batch_size: int = 512) -> np.ndarray | None:
+        """``x`` corrupted as in training (seeded), or None for a model without corruption."""
+        if self.corruption is None:
+            return None
+        return self.corruption.seeded_copy(x, seed=seed, batch_size=batch_size)
+
     # ---- inference helpers --------------------------------------------------
     def _check_data(self, x, what: str, expected=None) -> None:
         expected = self.data_shape if expected is None else expected
@@ -151,13 +222,13 @@ class Autoencoder(keras.Model):
             check_batch(x, expected, what)
 
     def encode(self, x, batch_size: int = 256) -> np.ndarray:
-        """Map inputs ``(batch, *data_shape)`` to codes ``(batch, latent_dim)`` (deterministic)."""
+        """Map inputs ``(batch, *data_shape)`` to codes ``(batch, *code_shape)`` (deterministic)."""
         self._check_data(x, "encode")
         return self.encoder.predict(x, batch_size=batch_size, verbose=0)
 
     def decode(self, z, batch_size: int = 256) -> np.ndarray:
-        """Map codes ``(batch, latent_dim)`` to reconstructions ``(batch, *data_shape)``."""
-        self._check_data(z, "decode", (self.latent_dim,))
+        """Map codes ``(batch, *code_shape)`` to reconstructions ``(batch, *data_shape)``."""
+        self._check_data(z, "decode", self.code_shape)
         return self.decoder.predict(z, batch_size=batch_size, verbose=0)
 
     def fit(self, x=None, y=None, *args, **kwargs):
@@ -174,21 +245,25 @@ class Autoencoder(keras.Model):
 
     # ---- serialization ------------------------------------------------------
     def get_config(self) -> dict:
-        return {
+        config = {
             "name": self.name,
             "trainable": self.trainable,
-            "encoder": _serialize(self.encoder),
+            "encoder": _serialize(self.encoder_network),
             "decoder": _serialize(self.decoder),
+            "head": _serialize(self.head),
             "corruption": _serialize(self.corruption),
             "reconstruction": self.reconstruction,
         }
+        if self.source:
+            config["source"] = dict(self.source)
+        return config
 
     @classmethod
     def from_config(cls, config: dict):
         config = copy.deepcopy(config)  # deserialization consumes nested dicts
-        for key in ("encoder", "decoder", "posterior", "corruption"):
-            if key in config:
-                config[key] = _deserialize(config[key])
+        for key, value in config.items():
+            if _is_serialized_object(value):
+                config[key] = keras.saving.deserialize_keras_object(value)
         return cls(**config)
 
 
@@ -217,6 +292,10 @@ class ContractiveAutoencoder(Autoencoder):
         jac = jacobian_frobenius_sq(lambda t: self.encoder(t, training=training), x)
         return base + self.contractive * ops.mean(jac)
 
+    @property
+    def prefers_xla_on_cpu(self) -> bool:
+        return False  # the per-example Jacobian stays on the plain graph
+
     def get_config(self) -> dict:
         return {**super().get_config(), "contractive": self.contractive}
 
@@ -228,48 +307,37 @@ class VAE(Autoencoder):
     The loss is the reconstruction error summed over features (nats per
     example with ``"bce"``) plus ``beta * KL``; with β = 1 it is the negative
     ELBO. ``encode`` and ``.encoder`` return the posterior mean, so they are
-    deterministic and export without random ops.
+    deterministic and export without random ops. The parts are taken as by
+    :class:`Autoencoder`; the head is a :class:`zoo.heads.GaussianSampling`.
 
     Args:
-        posterior: ``keras.Model`` from inputs to ``[z_mean, z_log_var]``.
+        encoder: ``keras.Model`` from inputs to ``[z_mean, z_log_var]`` (the posterior).
         decoder: ``keras.Model`` from codes back to inputs.
         beta: Weight β >= 0 of the KL term.
         seed: Seed of the sampling noise.
-        corruption: Optional training-only input corruption.
-        reconstruction: ``"bce"`` or ``"mse"``.
-        **kwargs: ``keras.Model`` arguments such as ``name``.
+        head: The Gaussian head itself (else built from ``beta`` and ``seed``).
+        **kwargs: Passed to :class:`Autoencoder` (``corruption``, ``reconstruction``, ``name``...).
     """
 
     reduction = "sum"
 
-    def __init__(
-        self,
-        posterior: keras.Model,
-        decoder: keras.Model,
-        beta: float = 1.0,
-        seed: int | None = None,
-        corruption: Corruption | None = None,
-        reconstruction: str = "bce",
-        **kwargs,
-    ) -> None:
-        sampling = GaussianSampling(beta=beta, seed=seed, name="sampling")
-        inputs = keras.Input(shape=posterior.input_shape[1:], name="inputs")
-        x = corruption(inputs) if corruption is not None else inputs
-        z_mean, z_log_var = posterior(x)
-        outputs = decoder(sampling([z_mean, z_log_var]))
-        # Skip Autoencoder.__init__ (it builds a different graph) but keep Keras'
-        # functional set-up, which rewrites the class bases on first use.
-        super(Autoencoder, self).__init__(inputs=inputs, outputs=outputs, **kwargs)
-        self.posterior = posterior
-        self.decoder = decoder
-        self.sampling = sampling
-        self.beta = sampling.beta
-        self.seed = seed
-        # Derived view sharing the posterior's layers; kept out of Keras' tracking
-        # so its variables are not saved twice.
-        mean_only = keras.Model(posterior.inputs, posterior.outputs[0], name="encoder")
-        object.__setattr__(self, "encoder", mean_only)
-        self._setup(corruption, reconstruction)
+    def __init__(self, encoder: keras.Model | None = None, decoder: keras.Model | None = None,
+                 beta: float = 1.0, seed: int | None = None, head: GaussianSampling | None = None,
+                 **kwargs) -> None:
+        if "posterior" in kwargs:  # the name of `encoder` before aezoo 0.2 (and in older .keras files)
+            encoder = kwargs.pop("posterior")
+        if head is None:
+            head = GaussianSampling(beta=beta, seed=seed, name="sampling")
+        elif not isinstance(head, GaussianSampling):
+            raise ValueError(f"A VAE's head is a GaussianSampling. Received: head={type(head).__name__}")
+        super().__init__(encoder, decoder, head=head, **kwargs)
+        self.beta = head.beta
+        self.seed = head.seed
+
+    @property
+    def posterior(self) -> keras.Model:
+        """The encoder network: inputs to ``[z_mean, z_log_var]``."""
+        return self.encoder_network
 
     def encode_distribution(self, x, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """Return the posterior ``(z_mean, z_log_var)`` for inputs ``x``."""
@@ -279,5 +347,5 @@ class VAE(Autoencoder):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        del config["encoder"]
-        return {**config, "posterior": _serialize(self.posterior), "beta": self.beta, "seed": self.seed}
+        del config["head"]
+        return {**config, "beta": self.beta, "seed": self.seed}

@@ -47,9 +47,8 @@ def reconstruction_grid(model: Autoencoder, x: np.ndarray, path: str | os.PathLi
     """
     x = x[:n]
     rows = [("original", x)]
-    if model.corruption is not None:
-        corruption = type(model.corruption).from_config({**model.corruption.get_config(), "seed": seed})
-        noisy = np.asarray(corruption(x, training=True))
+    noisy = model.corrupt(x, seed=seed)
+    if noisy is not None:
         rows += [("noisy", noisy), ("denoised", model.predict(noisy, verbose=0))]
     else:
         rows.append(("reconstruction", model.predict(x, verbose=0)))
@@ -69,7 +68,7 @@ def latent_scatter(model: Autoencoder, x: np.ndarray, y: np.ndarray, path: str |
     """Save a PNG scatter of the codes' first two principal components, coloured by label."""
     from sklearn.decomposition import PCA
 
-    z = model.encode(x)
+    z = model.encode(x).reshape(len(x), -1)
     z2 = z if z.shape[1] == 2 else PCA(n_components=2, random_state=0).fit_transform(z)
     plt, fig, axes = _figure(1, 1, scale=5.0)
     ax = axes[0, 0]

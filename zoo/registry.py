@@ -49,8 +49,8 @@ def builder_arguments(name: str) -> dict[str, Any]:
     return {k: p.default for k, p in sig.parameters.items()}
 
 
-def create_model(name: str, **kwargs: Any):
-    """Build a registered autoencoder.
+def build_model(name: str, **kwargs: Any):
+    """Build a registered architecture with fresh weights (see :func:`zoo.create_model` for entries too).
 
     Args:
         name: A name from :func:`list_models`, e.g. ``"ae_conv"``.
@@ -65,7 +65,7 @@ def create_model(name: str, **kwargs: Any):
             or an invalid hyperparameter.
 
     Example:
-        >>> model = zoo.create_model("sparse_kl_dense", latent_dim=64, rho=0.05, beta=0.1)
+        >>> model = build_model("sparse_kl_dense", latent_dim=64, rho=0.05, beta=0.1)
     """
     builder = get_builder(name)
     accepted = builder_arguments(name)

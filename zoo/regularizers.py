@@ -11,15 +11,31 @@ batch size, which is right for L1 but would shrink the batch-level KL term.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
+from zoo import metrics
 from zoo.checks import check_non_negative, check_open_unit
+from zoo.losses import EPSILON
 
-_EPSILON = 1e-7
+
+class SparsityPenalty(keras.regularizers.Regularizer):
+    """Base of penalties that make codes sparse; they report how sparse the codes came out."""
+
+    def evaluation_metrics(self, codes: np.ndarray) -> dict:
+        """Sparsity metrics of test codes (:func:`zoo.metrics.sparsity_metrics`)."""
+        return metrics.sparsity_metrics(codes)
+
+    def summarize(self, card_metrics: dict) -> str:
+        """Mean activation and the range of per-unit means, for tables."""
+        if "unit_mean_activation_min" not in card_metrics:
+            return ""
+        return (f"mean act. {card_metrics['code_mean_activation']:.3f}; units in "
+                + f"[{card_metrics['unit_mean_activation_min']:.3f}, {card_metrics['unit_mean_activation_max']:.3f}]")
 
 
 @keras.saving.register_keras_serializable(package="aezoo")
-class L1Activity(keras.regularizers.Regularizer):
+class L1Activity(SparsityPenalty):
     """L1 activity penalty ``l1 * sum(|a|) / batch_size``.
 
     The sum runs over every unit and example; dividing by the batch size makes
@@ -46,7 +62,7 @@ class L1Activity(keras.regularizers.Regularizer):
 
 
 @keras.saving.register_keras_serializable(package="aezoo")
-class KLSparsity(keras.regularizers.Regularizer):
+class KLSparsity(SparsityPenalty):
     """KL-divergence sparsity penalty of Ng's sparse autoencoder.
 
     ``rho_hat_j`` is unit j's mean activation over the batch and the penalty is
@@ -64,7 +80,7 @@ class KLSparsity(keras.regularizers.Regularizer):
 
     def __call__(self, activations):
         a = ops.convert_to_tensor(activations)
-        rho_hat = ops.clip(ops.mean(a, axis=0), _EPSILON, 1.0 - _EPSILON)
+        rho_hat = ops.clip(ops.mean(a, axis=0), EPSILON, 1.0 - EPSILON)
         rho = ops.cast(self.rho, a.dtype)
         kl = rho * ops.log(rho / rho_hat) + (1.0 - rho) * ops.log((1.0 - rho) / (1.0 - rho_hat))
         return self.beta * ops.sum(kl)

@@ -21,25 +21,21 @@ import numpy as np
 
 from zoo import data as zdata
 from zoo.environment import environment
-from zoo.registry import create_model
+from zoo.registry import build_model
 from zoo.timing import EpochTimer
 
 DEFAULTS = {"epochs": 20, "batch_size": 128, "learning_rate": 1e-3, "seed": 0}
 
 
-def compile_options(model: keras.Model) -> dict:
+def compile_options(model) -> dict:
     """The ``compile`` settings of aezoo's default training path.
 
     Several steps run per call into the compiled graph, which removes most of the
     per-step Python and callback overhead. On a CPU, XLA (which Keras leaves off
-    there) is turned on only where ``benchmarks/train_throughput.py`` measured a
-    gain: dense models. It made conv models about 1.5x slower, input-corrupting
-    models about 5x slower (its CPU random kernels), and the contractive
-    family's per-example Jacobian stays on the plain graph. On a GPU, Keras'
-    own ``"auto"`` choice is kept.
+    there) is turned on only where the model says it gains
+    (:attr:`zoo.Autoencoder.prefers_xla_on_cpu`, measured by
+    ``benchmarks/train_throughput.py``). On a GPU, Keras' own ``"auto"`` choice is kept.
     """
-    from zoo.models import ContractiveAutoencoder
-
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -48,10 +44,7 @@ def compile_options(model: keras.Model) -> dict:
         on_cpu = keras.backend.backend() != "jax"
     if not on_cpu:
         return {"steps_per_execution": 32, "jit_compile": "auto"}
-    convolutional = any(isinstance(layer, keras.layers.Conv2D) for layer in model._flatten_layers())
-    jit = not (convolutional or isinstance(model, ContractiveAutoencoder)
-               or getattr(model, "corruption", None) is not None)
-    return {"steps_per_execution": 32, "jit_compile": jit}
+    return {"steps_per_execution": 32, "jit_compile": bool(model.prefers_xla_on_cpu)}
 
 
 class TrainingDiverged(RuntimeError):
@@ -102,20 +95,16 @@ def _read_log(path: Path) -> list[dict]:
 
 def _load_training_data(dataset: str, data_dir, download: bool,
                         input_shape=None) -> tuple[np.ndarray, str]:
-    if dataset in zdata.DATASETS:
-        x, _ = zdata.load_dataset(dataset, "train", data_dir=data_dir, download=download)
-        return x, f"{dataset} train split (60,000 images)"
-    if dataset.startswith("sample:"):
-        x, _ = zdata.load_sample(dataset.split(":", 1)[1])
-        return x, f"bundled 1k sample of {dataset.split(':', 1)[1]} test split"
-    path = Path(dataset)
-    if path.exists():
-        size = tuple(input_shape[:2]) if input_shape and len(input_shape) == 3 else None
-        grayscale = not input_shape or len(input_shape) != 3 or input_shape[2] == 1
-        return zdata.load_user_data(path, image_size=size, grayscale=grayscale), f"user data {path}"
-    from zoo.registry import unknown_name_error
-
-    raise unknown_name_error("dataset", dataset, sorted(zdata.DATASETS) + ["sample:mnist", "a path"])
+    spec = zdata.parse_data_spec(dataset)
+    if spec.kind == "dataset":
+        x, _ = zdata.load_dataset(spec.name, "train", data_dir=data_dir, download=download)
+        return x, f"{spec.name} train split ({len(x):,} images)"
+    if spec.kind == "sample":
+        x, _ = zdata.load_sample(spec.name)
+        return x, f"bundled 1k sample of {spec.name} test split"
+    size = tuple(input_shape[:2]) if input_shape and len(input_shape) == 3 else None
+    grayscale = not input_shape or len(input_shape) != 3 or input_shape[2] == 1
+    return zdata.load_user_data(spec.name, image_size=size, grayscale=grayscale), f"user data {spec.name}"
 
 
 def train(
@@ -194,7 +183,7 @@ def train(
                                        spec["model_kwargs"].get("input_shape"))
     keras.utils.set_random_seed(spec["seed"])
     kwargs = {"input_shape": tuple(x.shape[1:]), **spec["model_kwargs"]}
-    model = create_model(spec["model"], **kwargs)
+    model = build_model(spec["model"], **kwargs)
     model.compile(keras.optimizers.Adam(spec["learning_rate"]), **compile_options(model))
     run_dir.mkdir(parents=True, exist_ok=True)
     spec_path.write_text(json.dumps(spec, indent=2, default=list))

@@ -1,9 +1,9 @@
 """Pretrained autoencoders: cards as data, weights verified by SHA-256 before loading.
 
 Each entry ``family_arch.dataset`` (e.g. ``sparse_kl_dense.mnist``) is a JSON
-card in this folder plus one Keras ``.weights.h5`` file per part (``encoder``
-or, for VAEs, ``posterior``; and ``decoder``), so an encoder loads without its
-decoder.
+card in this folder plus one Keras ``.weights.h5`` file per component of the
+model (``model.components``: the encoder network, called ``posterior`` for
+VAEs, and the decoder), so an encoder loads without its decoder.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from pathlib import Path
 import keras
 
 from zoo.models import Autoencoder
-from zoo.registry import create_model, unknown_name_error
+from zoo.registry import build_model, unknown_name_error
 
 PRETRAINED_DIR = Path(__file__).parent
+#: A card's metrics are reproduced when every one is within this relative difference.
+CARD_RTOL = 0.01
 
 
 class ChecksumError(ValueError):
@@ -99,35 +101,41 @@ def get_card(name: str) -> Card:
 
 def build_from_card(card: Card) -> Autoencoder:
     """An untrained model with the card's architecture."""
-    return create_model(card.model, input_shape=tuple(card.input_shape), latent_dim=card.latent_dim,
-                        **card.family_args)
-
-
-def model_part(model: Autoencoder, part: str) -> keras.Model:
-    return model.posterior if part == "posterior" else getattr(model, part)
+    return build_model(card.model, input_shape=tuple(card.input_shape), latent_dim=card.latent_dim,
+                       **card.family_args)
 
 
 def load_pretrained(name: str, parts: tuple[str, ...] | None = None) -> Autoencoder:
     """A pretrained :class:`zoo.Autoencoder`, its weights checked against the card first.
 
+    The model remembers where it came from (``model.pretrained_name``, and
+    ``model.loaded_parts``), also after a ``.keras`` save and load.
+
     Args:
         name: A name from :func:`list_pretrained`, e.g. ``"ae_conv.mnist"``.
-        parts: Load only these parts' weights (default: all).
+        parts: Load only these components' weights (names as in ``model.components``:
+            ``"encoder"`` (``"posterior"`` for a VAE) and ``"decoder"``; default all).
+            The others keep fresh weights, and ``model.loaded_parts`` says so;
+            exports of a part whose weights were not loaded are refused.
 
     Raises:
         ChecksumError: A weights file does not match its SHA-256; nothing is loaded.
+        ValueError: ``parts`` names a component the entry does not have.
 
     Example:
         >>> model = zoo.load_pretrained("vae_conv.mnist")
         >>> codes = model.encode(images)
     """
     card = get_card(name)
-    parts = tuple(card.weights) if parts is None else parts
+    parts = tuple(card.weights) if parts is None else tuple(parts)
+    unknown = sorted(set(parts) - set(card.weights))
+    if unknown or not parts:
+        raise ValueError(f"{name} has weights for parts {sorted(card.weights)}. Received: parts={parts!r}")
     files = {p: verify_file(PRETRAINED_DIR / card.weights[p]["file"], card.weights[p]["sha256"]) for p in parts}
     model = build_from_card(card)
     for part, path in files.items():
-        model_part(model, part).load_weights(path)
-    model.pretrained_name = name  # lets exports find the card
+        model.components[part].load_weights(path)
+    model.set_source({"pretrained": name, "parts": sorted(files)})
     return model
 
 
@@ -139,15 +147,38 @@ def load_target(target: str | os.PathLike) -> tuple[Autoencoder, Card | None]:
     if path.is_dir() and (path / "model.keras").exists():
         path = path / "model.keras"
     if path.suffix == ".keras" and path.is_file():
-        return keras.models.load_model(path), None
+        model = keras.models.load_model(path)
+        name = getattr(model, "pretrained_name", None)
+        return model, (get_card(name) if name in list_pretrained() else None)
     raise unknown_name_error("pretrained model or .keras file", str(target), list_pretrained())
 
 
 def load_encoder(name: str) -> keras.Model:
     """The pretrained encoder of ``name``: a ``keras.Model`` from images to codes (VAE: the mean)."""
-    card = get_card(name)
-    part = "posterior" if "posterior" in card.weights else "encoder"
-    return load_pretrained(name, parts=(part,)).encoder
+    network = build_from_card(get_card(name)).head.network_name
+    return load_pretrained(name, parts=(network,)).encoder
+
+
+def compare_metrics(metrics: dict, card_metrics: dict, rtol: float = CARD_RTOL) -> list[str]:
+    """Lines ``metric card now rel`` for every scalar card metric; failures end with ``FAIL``.
+
+    Args:
+        metrics: Freshly computed metrics (:func:`zoo.evaluate.evaluate`).
+        card_metrics: The card's ``metrics`` (or ``sample_metrics``).
+        rtol: Largest relative difference that still reproduces the card.
+
+    Returns:
+        One line per metric that both hold.
+    """
+    lines = []
+    for key, want in card_metrics.items():
+        if not isinstance(want, float) or key not in metrics:
+            continue
+        got = metrics[key]
+        rel = abs(got - want) / max(abs(want), 1e-12)
+        lines.append(f"{key:<28} card {want:<12.6g} now {got:<12.6g} rel {rel:.2e}"
+                     + ("  FAIL" if rel > rtol else ""))
+    return lines
 
 
 def load_weights(model: Autoencoder, source: str | os.PathLike, sha256_hex: str,
@@ -181,5 +212,5 @@ def load_weights(model: Autoencoder, source: str | os.PathLike, sha256_hex: str,
     return model
 
 
-__all__ = ["Card", "ChecksumError", "get_card", "list_pretrained", "load_encoder", "load_pretrained",
-           "load_target", "load_weights", "sha256"]
+__all__ = ["CARD_RTOL", "Card", "ChecksumError", "build_from_card", "compare_metrics", "get_card",
+           "list_pretrained", "load_encoder", "load_pretrained", "load_target", "load_weights", "sha256"]

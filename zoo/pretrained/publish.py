@@ -20,9 +20,8 @@ import numpy as np
 from zoo import data as zdata
 from zoo.environment import environment
 from zoo.evaluate import evaluate
-from zoo.models import VAE
 from zoo.plots import latent_scatter, reconstruction_grid
-from zoo.pretrained import PRETRAINED_DIR, Card, build_from_card, model_part, sha256, verify_file
+from zoo.pretrained import PRETRAINED_DIR, Card, build_from_card, sha256, verify_file
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "images"
 
@@ -43,16 +42,16 @@ def publish(name: str, run_dir: str | Path, note: str = "", data_dir=None) -> Ca
     model = build_from_card(draft)
     model.load_weights(run_dir / "model.weights.h5")
     weights = {}
-    for part in ("posterior" if isinstance(model, VAE) else "encoder", "decoder"):
+    for part, component in model.components.items():
         path = PRETRAINED_DIR / f"{name}.{part}.weights.h5"
-        model_part(model, part).save_weights(path)
+        component.save_weights(path)
         weights[part] = {"file": path.name, "sha256": sha256(path), "bytes": path.stat().st_size}
 
     x_sample, y_sample = zdata.load_sample(dataset)
     x_sample = zdata.to_unit_range(x_sample)
     reloaded = build_from_card(draft)
     for part, w in weights.items():
-        model_part(reloaded, part).load_weights(verify_file(PRETRAINED_DIR / w["file"], w["sha256"]))
+        reloaded.components[part].load_weights(verify_file(PRETRAINED_DIR / w["file"], w["sha256"]))
     np.testing.assert_array_equal(reloaded.predict(x_sample, verbose=0), model.predict(x_sample, verbose=0))
 
     metrics = evaluate(model, dataset, data_dir=data_dir, probe=True)
@@ -61,10 +60,10 @@ def publish(name: str, run_dir: str | Path, note: str = "", data_dir=None) -> Ca
     DOCS.mkdir(parents=True, exist_ok=True)
     pictures = {"reconstructions": str(Path("docs/images") / f"{name}.png")}
     reconstruction_grid(model, x_sample, DOCS / f"{name}.png", title=f"{name}  (test images)")
-    if isinstance(model, VAE):
+    if model.latent_dim >= 2:
         pictures["latent"] = str(Path("docs/images") / f"{name}.latent.png")
         latent_scatter(model, x_sample, y_sample, DOCS / f"{name}.latent.png",
-                       title=f"{name}: posterior means of 1,000 test images (PCA of the code)")
+                       title=f"{name}: codes of 1,000 test images (PCA of the code)")
     card = Card(**{**draft.__dict__, "weights": weights, "metrics": metrics, "sample_metrics": sample_metrics,
                    "extra": {"pictures": pictures, "evaluation_environment": environment()}})
     (PRETRAINED_DIR / f"{name}.json").write_text(json.dumps(card.to_dict(), indent=2, default=list) + "\n")
@@ -81,14 +80,7 @@ def markdown_table() -> str:
     for name in list_pretrained():
         c = get_card(name)
         m = c.metrics
-        extra = ""
-        if "neg_elbo_nats" in m:
-            extra = f"−ELBO {m['neg_elbo_nats']:.1f} nats"
-        elif "denoise_bce" in m:
-            extra = f"denoise BCE {m['denoise_bce']:.4f}, PSNR +{m['psnr_gain']:.1f} dB"
-        elif "unit_mean_activation_min" in m:
-            extra = (f"mean act. {m['code_mean_activation']:.3f}; units in "
-                     + f"[{m['unit_mean_activation_min']:.3f}, {m['unit_mean_activation_max']:.3f}]")
+        extra = build_from_card(c).summarize_metrics(m)
         size = sum(w["bytes"] for w in c.weights.values()) / 1e6
         lines.append(f"| `{name}` | {c.latent_dim} | {m['bce']:.4f} | {m['psnr']:.1f} | "
                      + f"{m['probe_accuracy']:.4f} ({m['pca_probe_accuracy']:.4f}) | {extra} | {size:.1f} MB |")

@@ -1,0 +1,106 @@
+"""Evaluation metrics on numpy arrays; the loss terms come from :mod:`zoo.losses`, as in training.
+
+Definitions (also in ``docs/metrics.md``):
+
+- ``bce`` / ``mse``: per-pixel binary cross-entropy / squared error, averaged
+  over pixels and images (the training loss, :func:`zoo.losses.reconstruction_error`);
+  ``psnr``: mean over images of ``10 log10(1 / MSE_i)``.
+- ``probe_accuracy``: a logistic regression fitted on the train split's codes
+  (standardised), scored on the test split; ``pca_probe_accuracy`` is the same
+  probe on PCA with as many components as the code, computed in the same run.
+- Sparsity (reported by sparse heads): ``code_mean_activation`` (mean |a|),
+  ``fraction_below_0.05``, ``fraction_below_1pct_of_max`` and the per-unit means.
+- Denoising (reported by the corruption): the input corrupted as in training
+  (fixed seed), scored against the clean image: ``denoise_bce``, ``noisy_psnr``,
+  ``denoised_psnr`` and their gain.
+- VAE (reported by the Gaussian head): ``neg_elbo_nats`` = summed BCE of one
+  posterior sample + KL, per image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from keras import ops
+
+from zoo.losses import gaussian_kl, reconstruction_error
+
+
+def _per_example(x: np.ndarray, x_hat: np.ndarray, kind: str, reduction: str = "mean") -> np.ndarray:
+    """:func:`zoo.losses.reconstruction_error` on numpy arrays, as float64 numpy."""
+    x_hat = np.asarray(x_hat, dtype=np.float32)
+    err = reconstruction_error(np.asarray(x, dtype=np.float32), ops.convert_to_tensor(x_hat), kind, reduction)
+    return ops.convert_to_numpy(err).astype(np.float64)
+
+
+def psnr(x: np.ndarray, y: np.ndarray) -> float:
+    """Mean over images of ``10 log10(1 / MSE_i)`` for images in [0, 1]."""
+    mse = _per_example(x, y, "mse")
+    return float(np.mean(10 * np.log10(1.0 / np.maximum(mse, 1e-10))))
+
+
+def reconstruction_metrics(x: np.ndarray, x_hat: np.ndarray) -> dict:
+    """Per-pixel BCE and MSE and mean PSNR of reconstructions ``x_hat`` of ``x``."""
+    return {
+        "bce": float(np.mean(_per_example(x, x_hat, "bce"))),
+        "mse": float(np.mean(_per_example(x, x_hat, "mse"))),
+        "psnr": psnr(x, x_hat),
+    }
+
+
+def linear_probe(z_train, y_train, z_test, y_test, seed: int = 0) -> float:
+    """Test accuracy of a logistic regression on standardised codes."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, random_state=seed))
+    probe.fit(z_train, y_train)
+    return float(probe.score(z_test, y_test))
+
+
+def pca_probe(x_train, y_train, x_test, y_test, k: int, seed: int = 0) -> float:
+    """:func:`linear_probe` on the first ``k`` principal components of the pixels."""
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=k, random_state=seed).fit(x_train.reshape(len(x_train), -1))
+    return linear_probe(pca.transform(x_train.reshape(len(x_train), -1)), y_train,
+                        pca.transform(x_test.reshape(len(x_test), -1)), y_test, seed)
+
+
+def sparsity_metrics(codes: np.ndarray) -> dict:
+    """Mean activation, near-zero fractions and per-unit means of a batch of codes."""
+    a = np.abs(codes)
+    unit_means = codes.mean(axis=0)
+    return {
+        "code_mean_activation": float(a.mean()),
+        "fraction_below_0.05": float(np.mean(a < 0.05)),
+        "fraction_below_1pct_of_max": float(np.mean(a < 0.01 * a.max())),
+        "unit_mean_activation_min": float(unit_means.min()),
+        "unit_mean_activation_max": float(unit_means.max()),
+        "unit_mean_activations": [round(float(v), 5) for v in unit_means],
+    }
+
+
+def denoising_metrics(model, x: np.ndarray, seed: int = 0, batch_size: int = 512) -> dict:
+    """Corrupt ``x`` as in training (seeded) and score the reconstructions against clean ``x``."""
+    noisy = model.corrupt(x, seed=seed, batch_size=batch_size)
+    denoised = model.predict(noisy, batch_size=batch_size, verbose=0)
+    noisy_psnr, denoised_psnr = psnr(x, noisy), psnr(x, denoised)
+    return {
+        "noise": type(model.corruption).__name__,
+        "denoise_bce": float(np.mean(_per_example(x, denoised, "bce"))),
+        "noisy_psnr": noisy_psnr,
+        "denoised_psnr": denoised_psnr,
+        "psnr_gain": denoised_psnr - noisy_psnr,
+    }
+
+
+def vae_metrics(model, x: np.ndarray, seed: int = 0, batch_size: int = 512) -> dict:
+    """Negative ELBO per image in nats (one posterior sample per image, seeded) and its parts."""
+    z_mean, z_log_var = model.encode_distribution(x, batch_size=batch_size)
+    eps = np.random.default_rng(seed).standard_normal(z_mean.shape).astype("float32")
+    x_hat = model.decode(z_mean + np.exp(0.5 * z_log_var) * eps, batch_size=batch_size)
+    rec = _per_example(x, x_hat, "bce", "sum")
+    kl = ops.convert_to_numpy(gaussian_kl(ops.convert_to_tensor(z_mean), ops.convert_to_tensor(z_log_var)))
+    return {"neg_elbo_nats": float(np.mean(rec + kl)), "reconstruction_nats": float(np.mean(rec)),
+            "kl_nats": float(np.mean(kl))}
