@@ -1,4 +1,9 @@
-"""``aezoo bench train|infer|peak [options]``: the benchmark scripts through the ``aezoo`` command."""
+"""``aezoo bench train|infer|peak [options]``: the benchmark scripts as ``aezoo`` subcommands.
+
+Each script's own ``add_arguments`` builds its subcommand, so ``aezoo bench
+train --help`` lists exactly the options of ``python -m
+benchmarks.train_throughput``, and a bad option is a normal argparse error.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +11,32 @@ import argparse
 import importlib
 from collections.abc import Callable
 
+#: Subcommand -> benchmark script module (each has ``add_arguments(parser)`` and ``run(args)``).
 SCRIPTS = {"train": "benchmarks.train_throughput", "infer": "benchmarks.inference_throughput",
            "peak": "benchmarks.peak"}
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Run the chosen benchmark script's ``main`` with the remaining options."""
-    return importlib.import_module(SCRIPTS[args.script]).main(args.options, prog=f"aezoo bench {args.script}")
+    """Run the chosen benchmark script on the parsed options."""
+    return args.bench_run(args)
 
 
 def add_commands(sub) -> dict[str, Callable[[argparse.Namespace], int]]:
-    """Add ``bench`` to the ``aezoo`` parser."""
-    p = sub.add_parser("bench", help="run a benchmark script (train, infer or peak); --help after it for options",
-                       add_help=False)
-    p.add_argument("script", choices=list(SCRIPTS))
-    p.add_argument("options", nargs=argparse.REMAINDER, help="options of the script")
+    """Add ``bench`` and its script subcommands to the ``aezoo`` parser.
+
+    Args:
+        sub: The ``aezoo`` parser's subparsers action.
+
+    Returns:
+        ``{"bench": cmd_bench}``.
+    """
+    bench = sub.add_parser("bench", help="run a benchmark script (train, infer or peak)",
+                           description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    scripts = bench.add_subparsers(dest="script", required=True, metavar="{" + ",".join(SCRIPTS) + "}")
+    for name, module_name in SCRIPTS.items():
+        module = importlib.import_module(module_name)
+        p = scripts.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0],
+                               description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(bench_run=module.run)
     return {"bench": cmd_bench}

@@ -1,4 +1,4 @@
-"""What every benchmark shares: the row schema, the environment, timing, OOM retries and output files."""
+"""What every benchmark shares: the row schema, the environment fields, OOM retries and output files."""
 
 from __future__ import annotations
 
@@ -6,18 +6,19 @@ import argparse
 import csv
 import json
 import os
-import platform
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from zoo.environment import package_version
+from zoo.environment import environment
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 #: Results land here, relative to the working directory (the repository's copy when run from its root).
 RESULTS = Path("benchmarks") / "results"
+
+#: Precisions a benchmark can run in (float16/bfloat16 as Keras mixed precision).
+PRECISIONS = ("float32", "float16", "bfloat16")
 
 #: Every row of every benchmark has exactly these keys (None where a value does not apply).
 ROW_KEYS = [
@@ -29,50 +30,24 @@ ROW_KEYS = [
 ]
 
 
-def cpu_model() -> str:
-    """The CPU's model name from ``/proc/cpuinfo`` (or what ``platform`` knows)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+def row_environment(env: dict | None = None) -> dict:
+    """The flat environment fields of a row, taken from :func:`zoo.environment.environment`.
 
+    Args:
+        env: An environment record (default: this process's).
 
-def gpus() -> list[dict]:
-    """Name and memory (GiB) of each visible GPU, through TensorFlow."""
-    import tensorflow as tf
-
-    out = []
-    for device in tf.config.list_physical_devices("GPU"):
-        details = tf.config.experimental.get_device_details(device)
-        name = details.get("device_name", device.name)
-        memory = None
-        try:
-            import subprocess
-
-            query = subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
-                                   capture_output=True, text=True, timeout=10)
-            memory = round(float(query.stdout.split()[len(out)]) / 1024, 1)
-        except (OSError, ValueError, IndexError, subprocess.SubprocessError):
-            pass
-        out.append({"name": name, "memory_gb": memory})
-    return out
-
-
-def environment() -> dict:
-    """The machine and software of a run; copied into every row."""
-    import keras
-
-    found = gpus()
+    Returns:
+        The row's ``cpu``, ``cpu_cores``, ``gpu``, ``gpu_memory_gb``, version, ``python`` and ``platform`` keys.
+    """
+    env = env or environment()
+    machine, versions = env["machine"], env["versions"]
+    memory = machine.get("accelerator_memory_gb") or [None]
     return {
-        "cpu": cpu_model(), "cpu_cores": os.cpu_count(),
-        "gpu": ", ".join(g["name"] for g in found) or None,
-        "gpu_memory_gb": found[0]["memory_gb"] if found else None,
-        "tensorflow": package_version("tensorflow"), "keras": keras.__version__,
-        "onnxruntime": package_version("onnxruntime"), "ai_edge_litert": package_version("ai-edge-litert"),
-        "python": platform.python_version(), "platform": platform.platform(),
+        "cpu": machine["cpu_model"], "cpu_cores": machine["cpu_count"],
+        "gpu": ", ".join(machine["accelerators"]) or None, "gpu_memory_gb": memory[0],
+        "tensorflow": versions.get("tensorflow"), "keras": versions.get("keras"),
+        "onnxruntime": versions.get("onnxruntime"), "ai_edge_litert": versions.get("ai-edge-litert"),
+        "python": env["python"], "platform": machine["platform"],
     }
 
 
@@ -87,20 +62,6 @@ def select_device(choice: str) -> str:
     if choice == "gpu" and not available:
         raise RuntimeError("--device gpu was asked for, but TensorFlow sees no GPU on this machine.")
     return "gpu" if available else "cpu"
-
-
-def timed(fn: Callable[[], object], warmup: int = 2, min_iters: int = 5, max_iters: int = 200,
-          min_seconds: float = 0.5) -> list[float]:
-    """Seconds per call of ``fn`` after ``warmup`` calls: at least ``min_iters``, until ``min_seconds`` pass."""
-    for _ in range(warmup):
-        fn()
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < min_iters or (len(times) < max_iters and time.perf_counter() - start < min_seconds):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -165,6 +126,12 @@ def write_results(rows: list[dict], out: str | os.PathLike, title: str, x: str =
     out.with_suffix(".json").write_text(json.dumps({"rows": rows}, indent=2) + "\n")
     plot(rows, out.with_suffix(".png"), title, x)
     return [out.with_suffix(s) for s in (".csv", ".json", ".png")]
+
+
+def save(rows: list[dict], out: str | os.PathLike, title: str, x: str = "batch_size") -> int:
+    """:func:`write_results`, then name the files written; the end of every script's ``run`` (exit code 0)."""
+    print("wrote " + ", ".join(map(str, write_results(rows, out, title, x))))
+    return 0
 
 
 def series_label(row: dict) -> str:

@@ -44,12 +44,11 @@ def model_flops(model: keras.Model) -> int:
 
 
 def part_flops(model, part: str) -> int:
-    """Forward FLOPs per example of an autoencoder part (``encoder``, ``decoder`` or ``autoencoder``)."""
-    if part == "encoder":
-        return model_flops(model.encoder)
-    if part == "decoder":
-        return model_flops(model.decoder)
-    return model_flops(model.encoder) + model_flops(model.decoder)
+    """Forward FLOPs per example of an autoencoder part (``encoder``, ``decoder`` or ``autoencoder``).
+
+    The part is the deterministic graph of ``model.get_part`` (a VAE's encoder is its mean).
+    """
+    return model_flops(model.get_part(part))
 
 
 def training_flops(model) -> int:

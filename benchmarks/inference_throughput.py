@@ -1,12 +1,14 @@
 """Inference throughput and latency of one model part across Keras and the exported runtimes.
 
-    python benchmarks/inference_throughput.py --models ae_dense.mnist ae_conv.mnist \\
+    python -m benchmarks.inference_throughput --models ae_dense.mnist ae_conv.mnist \\
         --parts encoder autoencoder --batch-sizes 1 32 256 4096
+    aezoo bench infer ...        (the same options)
 
 Runtimes: Keras ``predict``, the Keras graph in a compiled ``tf.function``, the
-same with XLA (``jit_compile=True``), and the exports of ``export.export_model``
-(validated before they are timed): SavedModel, onnxruntime, LiteRT float32 and
-LiteRT full-integer int8. A model is a pretrained entry or a registered name
+same with XLA (``jit_compile=True``), and every runtime variant of the export
+format registry, exported by ``export.export_model`` and validated before they
+are timed (today SavedModel, onnxruntime, LiteRT float32 and LiteRT
+full-integer int8). A model is a pretrained entry or a registered name
 (random weights). Each cell: warm-up calls, then timed calls of one batch
 for 0.6 s in three rounds interleaved with the other runtimes (at least 5 calls
 a round); median and p90 latency per call, samples/s from the median. FLOPs per sample come from the part's layers
@@ -17,31 +19,43 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
     add_common_arguments,
     make_row,
     print_rows,
-    timed,
+    save,
     with_oom_retry,
-    write_results,
 )
-from benchmarks.flops import part_flops  # noqa: E402
+from benchmarks.flops import part_flops
+from zoo.cliargs import positive_int, script_main
+from zoo.timing import time_calls
 
-RUNTIMES = ("keras_predict", "keras_function", "keras_xla", "saved_model", "onnxruntime", "litert", "litert_int8")
-# runtime -> (export format, quantize) for the exported ones
-EXPORTED = {"saved_model": ("saved_model", None), "onnxruntime": ("onnx", None), "litert": ("tflite", None),
-            "litert_int8": ("tflite", "int8")}
+#: Runtimes that run the Keras model itself (every other runtime is an export).
+KERAS_RUNTIMES = ("keras_predict", "keras_function", "keras_xla")
+#: The export registry's runtime variants before ``export.runtime_variants()`` existed.
+_FALLBACK_VARIANTS = (("saved_model", "saved_model", None), ("onnxruntime", "onnx", None),
+                      ("litert", "tflite", None), ("litert_int8", "tflite", "int8"))
+
+
+def exported_runtimes() -> dict[str, tuple[str, str | None]]:
+    """Runtime label -> ``(export format, quantize)`` for every runtime variant of the export registry."""
+    import export
+
+    variants = getattr(export, "runtime_variants", None)
+    listed = variants() if variants else [v for v in _FALLBACK_VARIANTS if v[1] in export.FORMATS]
+    return {label: (fmt, quantize) for label, fmt, quantize in listed}
+
+
+def runtimes() -> tuple[str, ...]:
+    """Every runtime the benchmark can time: the Keras ones, then the export registry's variants."""
+    return KERAS_RUNTIMES + tuple(exported_runtimes())
 
 
 def load_model(name: str):
@@ -56,46 +70,65 @@ def load_model(name: str):
     return zoo.create_model(name)
 
 
-def keras_runner(model, part: str, runtime: str, device: str) -> Callable[[np.ndarray], object]:
+def keras_runner(model, part: str, runtime: str) -> Callable[[np.ndarray], object]:
     """A numpy callable for ``part`` through Keras: ``predict``, a ``tf.function``, or one with XLA."""
     import tensorflow as tf
 
-    from export.graph import PARTS, part_graph
-
-    graph = part_graph(model, part)
-    out_name = PARTS[part][1]
+    graph = model.get_part(part)
     if runtime == "keras_predict":
         return lambda x: graph.predict(x, batch_size=len(x), verbose=0)
     spec = tf.TensorSpec((None, *graph.input_shape[1:]), tf.float32)
-    fn = tf.function(lambda x: graph(x, training=False)[out_name], input_signature=[spec],
-                     jit_compile=runtime == "keras_xla")
+    fn = tf.function(lambda x: graph(x, training=False), input_signature=[spec], jit_compile=runtime == "keras_xla")
     return lambda x: fn(x).numpy()
 
 
-def runners(model, part: str, runtimes, device: str, workdir: Path) -> dict[str, tuple[Callable, str, str, str]]:
+def export_bound(fmt: str, quantize: str) -> float:
+    """The export registry's default bound on reconstruction-MSE growth of a quantized variant."""
+    import export
+
+    bound = getattr(export, "default_mse_rtol", None)
+    if bound is not None:
+        return bound(fmt, quantize)
+    from export.validate import DEFAULT_MSE_RTOL  # before the formats declared their own bounds
+
+    return DEFAULT_MSE_RTOL[quantize]
+
+
+def runner_device(runner, device: str) -> str:
+    """Where a loaded export runs, from the runtime it reports: TensorFlow's on ``device``, the others on the CPU.
+
+    Our onnxruntime and LiteRT builds are CPU ones; an onnxruntime with CUDA first counts as the GPU.
+    """
+    if runner.runtime.startswith("tensorflow"):
+        return device
+    return "gpu" if "CUDAExecutionProvider" in runner.runtime else "cpu"
+
+
+def runners(model, part: str, names: Sequence[str], device: str,
+            workdir: Path) -> dict[str, tuple[Callable, str, str, str]]:
     """runtime -> (callable, device it runs on, precision, note).
 
-    Exports are validated as usual, except that an int8 export is timed even
-    when it misses its accuracy bound: its note gives the reconstruction change.
+    Exports are validated as usual, except that a quantized export is timed
+    even when it misses its accuracy bound: its note gives the reconstruction change.
     """
     from export import export_model, load_artifact
-    from export.validate import DEFAULT_MSE_RTOL
 
+    exported = exported_runtimes()
     out = {}
-    for runtime in runtimes:
-        if runtime in EXPORTED:
-            fmt, quantize = EXPORTED[runtime]
-            report = export_model(model, fmt, workdir / f"{part}.{runtime}", part=part, quantize=quantize,
-                                  mse_rtol=1e9 if quantize else None)
-            note = ""
-            if quantize:
-                within = report.mse_delta_rel <= DEFAULT_MSE_RTOL[quantize]
-                note = (f"reconstruction MSE {100 * report.mse_delta_rel:+.1f}% vs Keras"
-                        + ("" if within else f" (beyond the {100 * DEFAULT_MSE_RTOL[quantize]:g}% export bound)"))
-            runs_on = device if runtime == "saved_model" else "cpu"  # our ONNX/LiteRT builds are CPU ones
-            out[runtime] = (load_artifact(Path(report.path).parent), runs_on, quantize or "float32", note)
-        else:
-            out[runtime] = (keras_runner(model, part, runtime, device), device, "float32", "")
+    for runtime in names:
+        if runtime not in exported:
+            out[runtime] = (keras_runner(model, part, runtime), device, "float32", "")
+            continue
+        fmt, quantize = exported[runtime]
+        folder = workdir / f"{part}.{runtime}"
+        report = export_model(model, fmt, folder, part=part, quantize=quantize, mse_rtol=1e9 if quantize else None)
+        note = ""
+        if quantize:
+            bound = export_bound(fmt, quantize)
+            note = (f"reconstruction MSE {100 * report.mse_delta_rel:+.1f}% vs Keras"
+                    + ("" if report.mse_delta_rel <= bound else f" (beyond the {100 * bound:g}% export bound)"))
+        runner = load_artifact(folder)
+        out[runtime] = (runner, runner_device(runner, device), quantize or "float32", note)
     return out
 
 
@@ -112,14 +145,31 @@ def images(model, n: int) -> np.ndarray:
 def first_round(fn, inputs, min_seconds, batch_size) -> dict:
     """Warm up and time ``fn`` on one batch; out-of-memory errors surface here and halve the batch."""
     xb = np.ascontiguousarray(inputs[:batch_size])
-    return {"times": timed(lambda: fn(xb), warmup=3, min_seconds=min_seconds), "batch_size": batch_size, "x": xb}
+    return {"times": time_calls(lambda: fn(xb), warmup=3, min_seconds=min_seconds), "batch_size": batch_size,
+            "x": xb}
 
 
-def run(models, parts, runtimes, batch_sizes, device, peaks, env, min_seconds=0.5, rounds=3) -> list[dict]:
+def measure(models: Sequence[str], parts: Sequence[str], runtimes: Sequence[str], batch_sizes: Sequence[int],
+            device: str, peaks: dict[str, float], env: dict, min_seconds: float = 0.5,
+            rounds: int = 3) -> list[dict]:
     """One row per model x part x runtime x batch size.
 
     At each batch size the runtimes take turns, ``rounds`` times, each for
     ``min_seconds / rounds``, so a shared machine's drift hits them alike.
+
+    Args:
+        models: Pretrained entries or registered names (random weights).
+        parts: ``encoder``, ``decoder`` or ``autoencoder``.
+        runtimes: Names from :func:`runtimes`.
+        batch_sizes: Batch sizes to time.
+        device: Device Keras runs on (``cpu`` or ``gpu``).
+        peaks: Matmul peak GFLOP/s by precision (float32 is used).
+        env: Row environment fields.
+        min_seconds: Timed seconds per cell, over all rounds.
+        rounds: Interleaved rounds per batch size.
+
+    Returns:
+        The rows, in the order they were printed.
     """
     rows = []
     workdir = Path(tempfile.mkdtemp(prefix="aezoo-bench-"))
@@ -129,7 +179,7 @@ def run(models, parts, runtimes, batch_sizes, device, peaks, env, min_seconds=0.
             x_all = images(model, max(batch_sizes))
             for part in parts:
                 flops = part_flops(model, part)
-                inputs = model.encoder.predict(x_all, batch_size=1024, verbose=0) if part == "decoder" else x_all
+                inputs = model.get_part("encoder").predict(x_all, batch_size=1024, verbose=0) if part == "decoder" else x_all
                 runs = runners(model, part, runtimes, device, workdir / name)
                 slice_s = min_seconds / rounds
                 for b in batch_sizes:
@@ -138,7 +188,7 @@ def run(models, parts, runtimes, batch_sizes, device, peaks, env, min_seconds=0.
                     for _ in range(rounds - 1):
                         for rt, (fn, *_) in runs.items():
                             x = cells[rt]["x"]
-                            cells[rt]["times"] += timed(lambda fn=fn, x=x: fn(x), warmup=1, min_seconds=slice_s)
+                            cells[rt]["times"] += time_calls(lambda fn=fn, x=x: fn(x), warmup=1, min_seconds=slice_s)
                     for rt, (_, runs_on, precision, export_note) in runs.items():
                         cell = cells[rt]
                         note = "; ".join(filter(None, [cell.get("note"), export_note, f"{rounds} interleaved rounds",
@@ -153,31 +203,38 @@ def run(models, parts, runtimes, batch_sizes, device, peaks, env, min_seconds=0.
     return rows
 
 
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python -m benchmarks.inference_throughput`` and ``aezoo bench infer``."""
+    from export import PARTS
+
+    names = runtimes()
     parser.add_argument("--models", nargs="+", default=["ae_dense.mnist", "ae_conv.mnist"],
                         help="pretrained entries or registered names")
-    parser.add_argument("--parts", nargs="+", default=["encoder", "autoencoder"],
-                        choices=["encoder", "decoder", "autoencoder"])
-    parser.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=RUNTIMES)
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32, 256, 4096])
+    parser.add_argument("--parts", nargs="+", default=["encoder", "autoencoder"], choices=list(PARTS))
+    parser.add_argument("--runtimes", nargs="+", default=list(names), choices=names,
+                        help="default: all of " + ", ".join(names))
+    parser.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[1, 32, 256, 4096])
     parser.add_argument("--min-seconds", type=float, default=0.6,
                         help="timed seconds per cell, split over the rounds (at least 5 calls per round)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of all runtimes per batch size")
+    parser.add_argument("--rounds", type=positive_int, default=3,
+                        help="interleaved rounds of all runtimes per batch size")
     add_common_arguments(parser, "inference_throughput")
-    args = parser.parse_args(argv)
 
+
+def run(args: argparse.Namespace) -> int:
+    """Probe the peak, time every cell, print and write the rows; the exit code."""
     from benchmarks.peak import start
 
     device, env, peaks, peak_rows = start(args)
     print(f"matmul peak: {peaks['float32']:.1f} GFLOP/s (float32)")
-    rows = run(args.models, args.parts, args.runtimes, args.batch_sizes, device, peaks, env, args.min_seconds,
-               args.rounds)
-    files = write_results(peak_rows + rows, args.out, f"inference throughput ({device}, {env['cpu']})")
-    print("wrote " + ", ".join(map(str, files)))
-    return 0
+    rows = measure(args.models, args.parts, args.runtimes, args.batch_sizes, device, peaks, env, args.min_seconds,
+                   args.rounds)
+    return save(peak_rows + rows, args.out, f"inference throughput ({device}, {env['cpu']})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point: ``python -m benchmarks.inference_throughput``."""
+    return script_main(add_arguments, run, argv, prog="python -m benchmarks.inference_throughput", doc=__doc__)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Dense matmul peak of this device: the roofline every other row is measured against.
 
-    python benchmarks/peak.py [--device cpu|gpu] [--precisions float32 bfloat16] [--peak-sizes 1024 2048]
+    python -m benchmarks.peak [--device cpu|gpu] [--precisions float32 bfloat16] [--peak-sizes 1024 2048]
+    aezoo bench peak ...        (the same options)
 
 On a CPU the probe times ``n x n`` float32 matmuls in TensorFlow, NumPy and
 onnxruntime and keeps the best (the libraries block differently); on a GPU,
@@ -11,23 +12,21 @@ the peak in GFLOP/s.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
+from collections.abc import Sequence
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
+    PRECISIONS,
     add_common_arguments,
-    environment,
     make_row,
     print_rows,
+    row_environment,
+    save,
     select_device,
-    timed,
-    write_results,
 )
+from zoo.cliargs import script_main
+from zoo.timing import time_calls
 
 CPU_SIZES = (1024, 2048)
 GPU_SIZES = (4096, 8192)
@@ -72,12 +71,22 @@ def _onnx_matmul(n: int):
     return lambda: session.run(None, feeds)
 
 
-def probe(device: str, precisions=("float32",), sizes=None, env: dict | None = None) -> tuple[dict, list[dict]]:
+def probe(device: str, precisions: Sequence[str] = ("float32",), sizes: Sequence[int] | None = None,
+          env: dict | None = None) -> tuple[dict[str, float], list[dict]]:
     """Peak GFLOP/s per precision (the best over libraries and sizes) and one row per measurement.
 
     float32 is always probed; another precision's peak is never below it.
+
+    Args:
+        device: ``"cpu"`` or ``"gpu"`` (as resolved by :func:`benchmarks.common.select_device`).
+        precisions: Precisions to probe besides float32.
+        sizes: Matrix sizes ``n`` (default :data:`CPU_SIZES` or :data:`GPU_SIZES`).
+        env: Row environment fields (default :func:`benchmarks.common.row_environment`).
+
+    Returns:
+        ``(peak GFLOP/s by precision, one row per library, size and precision)``.
     """
-    env = env or environment()
+    env = env or row_environment()
     sizes = tuple(sizes or (GPU_SIZES if device == "gpu" else CPU_SIZES))
     rows = []
     precisions = sorted(set(precisions) | {"float32"})
@@ -87,7 +96,7 @@ def probe(device: str, precisions=("float32",), sizes=None, env: dict | None = N
             if device == "cpu" and precision == "float32":
                 candidates.update(numpy=_numpy_matmul(n), onnxruntime=_onnx_matmul(n))
             for runtime, fn in candidates.items():
-                times = timed(fn, warmup=1, min_iters=3, max_iters=50, min_seconds=0.5)
+                times = time_calls(fn, warmup=1, min_iters=3, max_iters=50, min_seconds=0.5)
                 rows.append(make_row("peak", times, n, 2 * n * n, None, env, model="matmul", runtime=runtime,
                                      device=device, precision=precision, xla=False,
                                      note=f"{n}x{n} @ {n}x{n}; batch_size is n"))
@@ -104,31 +113,39 @@ def probe(device: str, precisions=("float32",), sizes=None, env: dict | None = N
     return peaks, rows
 
 
-def start(args: argparse.Namespace, precisions=("float32",)) -> tuple[str, dict, dict, list[dict]]:
+def start(args: argparse.Namespace, precisions: Sequence[str] = ("float32",)) -> tuple[str, dict, dict, list[dict]]:
     """What every benchmark does first: resolve ``--device``, record the environment, probe the peak.
 
+    Args:
+        args: Parsed options with ``device`` and ``peak_sizes`` (see ``add_common_arguments``).
+        precisions: Precisions the benchmark will run in.
+
     Returns:
-        ``(device, environment, peaks by precision, the probe's rows)``.
+        ``(device, row environment fields, peaks by precision, the probe's rows)``.
     """
     device = select_device(args.device)
-    env = environment()
+    env = row_environment()
     peaks, rows = probe(device, precisions, args.peak_sizes, env)
     return device, env, peaks, rows
 
 
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--precisions", nargs="+", default=["float32"],
-                        choices=["float32", "float16", "bfloat16"])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python -m benchmarks.peak`` and ``aezoo bench peak``."""
+    parser.add_argument("--precisions", nargs="+", default=["float32"], choices=PRECISIONS)
     add_common_arguments(parser, "peak")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Probe the peak, print and write the rows; the exit code."""
     device, _, peaks, rows = start(args, args.precisions)
     print_rows(rows, header=True)
     print("peak GFLOP/s: " + ", ".join(f"{k} {v:.1f}" for k, v in peaks.items()))
-    write_results(rows, args.out, f"matmul peak probe ({device})", x="batch_size")
-    return 0
+    return save(rows, args.out, f"matmul peak probe ({device})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point: ``python -m benchmarks.peak``."""
+    return script_main(add_arguments, run, argv, prog="python -m benchmarks.peak", doc=__doc__)
 
 
 if __name__ == "__main__":

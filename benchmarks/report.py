@@ -1,27 +1,32 @@
-"""Turn benchmark CSVs into the README's results section (tables, targets, machine).
+"""Turn benchmark CSVs into ``docs/benchmarks.md`` (methodology, machine, targets, tables, plots).
 
-    python benchmarks/report.py [--update-readme]
+    python -m benchmarks.report                  # print the results section
+    python -m benchmarks.report --update-docs    # regenerate docs/benchmarks.md
 
 Reads ``benchmarks/results/{train_throughput,inference_throughput}.csv`` (and
-``train_options_ae_dense.csv`` when present) and prints markdown; with
-``--update-readme`` it replaces the text between the README's
-``<!-- bench:start -->`` and ``<!-- bench:end -->`` markers.
+``train_options_ae_dense.csv`` when present). The page is
+``benchmarks/doc_template.md`` (methodology and reading of the numbers: edit
+it there) with the generated results section in place of ``{{results}}``.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import RESULTS
+from zoo.cliargs import script_main
 
-from benchmarks.common import RESULTS  # noqa: E402
-
-README = Path(__file__).resolve().parent.parent / "README.md"
-START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+ROOT = Path(__file__).resolve().parent.parent
+#: The generated page, and the template it is made from.
+DOCS = ROOT / "docs" / "benchmarks.md"
+TEMPLATE = Path(__file__).resolve().parent / "doc_template.md"
+PLACEHOLDER = "{{results}}"
+#: Float32 export runtimes the inference targets are judged on.
 EXPORTED = ("saved_model", "onnxruntime", "litert")
 
 
@@ -118,45 +123,72 @@ def targets(train: list[dict], infer: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def section(results: Path = RESULTS) -> str:
-    """The whole README results section built from the CSVs in ``results``."""
+def section(results: Path = RESULTS, images: str = "../benchmarks/results") -> str:
+    """The results section built from the CSVs in ``results``.
+
+    Args:
+        results: Folder with the benchmark CSVs.
+        images: The results folder as linked from the page (its plots).
+
+    Returns:
+        Markdown: machine, targets, tables and plots, with the commands that made them.
+    """
     train = read(results / "train_throughput.csv")
     infer = read(results / "inference_throughput.csv")
-    parts = ["### Results", "",
+    parts = ["## Results", "",
              f"Machine: {machine(train)}. Commands and raw rows (with the environment in every row): "
              + "`benchmarks/results/*.csv|json`.", "", "**Targets**", "", targets(train, infer), "",
-             "**Training** (`python benchmarks/train_throughput.py --models ae_dense ae_conv --batch-sizes 256 "
+             "**Training** (`python -m benchmarks.train_throughput --models ae_dense ae_conv --batch-sizes 256 "
              + "--epochs 4 --device cpu`). " + peak_line(train), "", train_table(train), ""]
     options = results / "train_options_ae_dense.csv"
     if options.exists():
         opt = read(options)
-        parts += ["Training options on `ae_dense` (`--batch-sizes 256 1024 --precisions float32 bfloat16 "
-                  + "--xla default off --steps-per-execution 1 32 --epochs 3`). " + peak_line(opt), "",
-                  train_table(opt), "", "![ae_dense training options](benchmarks/results/train_options_ae_dense.png)",
-                  ""]
-    parts += ["**Inference** (`python benchmarks/inference_throughput.py --models ae_dense.mnist ae_conv.mnist "
+        parts += ["Training options on `ae_dense` (`python -m benchmarks.train_throughput --models ae_dense "
+                  + "--batch-sizes 256 1024 --precisions float32 bfloat16 --xla default off "
+                  + "--steps-per-execution 1 32 --epochs 3 --device cpu --out "
+                  + "benchmarks/results/train_options_ae_dense`). " + peak_line(opt), "", train_table(opt), "",
+                  f"![ae_dense training options]({images}/train_options_ae_dense.png)", ""]
+    parts += ["**Inference** (`python -m benchmarks.inference_throughput --models ae_dense.mnist ae_conv.mnist "
               + "--parts encoder autoencoder --device cpu`). " + peak_line(infer), "", inference_table(infer), "",
-              "![inference throughput](benchmarks/results/inference_throughput.png)", ""]
+              f"![inference throughput]({images}/inference_throughput.png)", ""]
     return "\n".join(parts)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--results", default=str(RESULTS))
-    parser.add_argument("--update-readme", action="store_true")
-    args = parser.parse_args(argv)
-    text = section(Path(args.results))
-    if not args.update_readme:
-        print(text)
+def page(results: Path = RESULTS, template: Path = TEMPLATE) -> str:
+    """The whole ``docs/benchmarks.md``: the template with the results section filled in."""
+    text = template.read_text()
+    if PLACEHOLDER not in text:
+        raise ValueError(f"{template} lacks the {PLACEHOLDER} placeholder.")
+    return text.replace(PLACEHOLDER, section(results).rstrip("\n"))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python -m benchmarks.report``."""
+    parser.add_argument("--results", default=str(RESULTS), help="folder with the benchmark CSVs")
+    parser.add_argument("--update-docs", action="store_true", help="write the page instead of printing the section")
+    parser.add_argument("--update-readme", action="store_true",
+                        help="deprecated: the results moved to docs/benchmarks.md; same as --update-docs")
+    parser.add_argument("--output", default=str(DOCS), help="page written by --update-docs (default %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the results section, or write the page; the exit code."""
+    if args.update_readme:
+        print("--update-readme is deprecated: the benchmark results are in docs/benchmarks.md; "
+              + "use --update-docs.", file=sys.stderr)
+    if not (args.update_docs or args.update_readme):
+        print(section(Path(args.results)))
         return 0
-    readme = README.read_text()
-    if START not in readme or END not in readme:
-        raise SystemExit(f"README.md lacks the {START} / {END} markers")
-    head, rest = readme.split(START, 1)
-    README.write_text(head + START + "\n" + text + "\n" + END + rest.split(END, 1)[1])
-    print(f"updated {README}")
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page(Path(args.results)))
+    print(f"wrote {os.path.relpath(out)}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point: ``python -m benchmarks.report``."""
+    return script_main(add_arguments, run, argv, prog="python -m benchmarks.report", doc=__doc__)
 
 
 if __name__ == "__main__":

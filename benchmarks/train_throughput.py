@@ -1,7 +1,8 @@
 """Training throughput: samples/s and step time for any registered model, against plain ``fit``.
 
-    python benchmarks/train_throughput.py --models ae_dense ae_conv --batch-sizes 256 1024 \\
+    python -m benchmarks.train_throughput --models ae_dense ae_conv --batch-sizes 256 1024 \\
         [--precisions float32 bfloat16] [--xla default on off] [--steps-per-execution 1 32]
+    aezoo bench train ...        (the same options)
 
 Every model gets one baseline row, plain ``model.fit(numpy_array, batch_size=256)``
 with Keras' defaults, and one row per combination of the options, trained
@@ -18,22 +19,22 @@ matmul probe run at the start (``benchmarks.peak``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
-import sys
-import time
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
 
-from benchmarks.common import (  # noqa: E402
+from benchmarks.common import (
+    PRECISIONS,
     add_common_arguments,
     make_row,
     print_rows,
+    save,
     with_oom_retry,
-    write_results,
 )
-from benchmarks.flops import training_flops  # noqa: E402
+from benchmarks.flops import training_flops
+from zoo.cliargs import parse_assignments, positive_int, script_main
 
 BASELINE_BATCH = 256
 XLA_CHOICES = {"default": None, "on": True, "off": False}
@@ -42,8 +43,9 @@ XLA_CHOICES = {"default": None, "on": True, "off": False}
 class Trainer:
     """One configuration, compiled and warmed up, that trains one more epoch per :meth:`epoch` call."""
 
-    def __init__(self, model_name: str, model_kwargs: dict, x_u8, batch_size: int, *, baseline: bool,
-                 precision: str = "float32", xla=None, steps_per_execution: int | None = None, seed: int = 0):
+    def __init__(self, model_name: str, model_kwargs: dict, x_u8: np.ndarray, batch_size: int, *, baseline: bool,
+                 precision: str = "float32", xla: bool | None = None, steps_per_execution: int | None = None,
+                 seed: int = 0):
         import keras
 
         import zoo
@@ -71,39 +73,26 @@ class Trainer:
         self.steps = -(-len(x_u8) // batch_size)
         self.warmup = self.epoch()
 
-    def _policy(self):
-        import contextlib
-
+    @contextlib.contextmanager
+    def _policy(self) -> Iterator[None]:
         import keras
 
-        @contextlib.contextmanager
-        def scope():
-            keras.mixed_precision.set_global_policy(self.policy)
-            try:
-                yield
-            finally:
-                keras.mixed_precision.set_global_policy("float32")
-
-        return scope()
+        keras.mixed_precision.set_global_policy(self.policy)
+        try:
+            yield
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
 
     def epoch(self) -> float:
-        """Train one epoch; return its wall time in seconds (from Keras' epoch callbacks)."""
-        import keras
+        """Train one epoch; return its wall time in seconds (``zoo.timing.EpochTimer``, as ``zoo.train``)."""
+        from zoo.timing import EpochTimer
 
-        times = []
-
-        class Timer(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.start = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                times.append(time.perf_counter() - self.start)
-
+        timer = EpochTimer()
         with self._policy():
             self.model.fit(**self.fit_args, initial_epoch=self.epochs_done, epochs=self.epochs_done + 1,
-                           callbacks=[Timer()], verbose=0)
+                           callbacks=[timer], verbose=0)
         self.epochs_done += 1
-        return times[0]
+        return timer.times[0]
 
 
 def _prepare(spec: dict, batch_size: int) -> dict:
@@ -113,12 +102,29 @@ def _prepare(spec: dict, batch_size: int) -> dict:
     return {"trainer": trainer, "batch_size": batch_size}
 
 
-def run(models: list[str], x_u8, *, batch_sizes, precisions, xla_modes, spes, epochs, device, peaks, env,
-        model_kwargs=None) -> list[dict]:
+def measure(models: Sequence[str], x_u8: np.ndarray, *, batch_sizes: Sequence[int], precisions: Sequence[str],
+            xla_modes: Sequence[str], spes: Sequence[int | None], epochs: int, device: str,
+            peaks: dict[str, float], env: dict, model_kwargs: dict[str, dict] | None = None) -> list[dict]:
     """Rows for every model: the plain-fit baseline and each option combination.
 
     A model's configurations are built and warmed up first, then trained one
     epoch each in turn, so drift in the machine's speed hits all of them alike.
+
+    Args:
+        models: Registered model names.
+        x_u8: Training images, uint8.
+        batch_sizes: Batch sizes of aezoo's default path (the baseline always uses 256).
+        precisions: ``float32``, ``float16`` or ``bfloat16`` (mixed precision).
+        xla_modes: Keys of :data:`XLA_CHOICES`.
+        spes: Steps per execution (None keeps aezoo's default).
+        epochs: Epochs per configuration, the first a warm-up.
+        device: Device the rows record.
+        peaks: Matmul peak GFLOP/s by precision.
+        env: Row environment fields.
+        model_kwargs: Builder arguments by model name.
+
+    Returns:
+        One row per model and configuration, the baseline first.
     """
     rows = []
     for model_name in models:
@@ -159,44 +165,61 @@ def run(models: list[str], x_u8, *, batch_sizes, precisions, xla_modes, spes, ep
     return rows
 
 
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def _timed_epochs(text: str) -> int:
+    """``argparse`` type of ``--epochs``: one warm-up epoch and at least one timed."""
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2 (one warm-up, one timed). Received: {text!r}")
+    return value
+
+
+def load_images(dataset: str, samples: int | None = None, data_dir: str | None = None) -> np.ndarray:
+    """Training images (uint8) of a known dataset's train split or of ``sample:NAME``, the first ``samples``."""
+    from zoo import data as zdata
+
+    spec = zdata.parse_data_spec(dataset)
+    if spec.kind == "sample":
+        x_u8 = zdata.load_sample(spec.name)[0]
+    elif spec.kind == "dataset":
+        x_u8 = zdata.load_dataset(spec.name, "train", data_dir=data_dir)[0]
+    else:
+        raise ValueError(f"The training benchmark takes a known dataset or sample:NAME. Received: {dataset!r}")
+    return x_u8[:samples] if samples else x_u8
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python -m benchmarks.train_throughput`` and ``aezoo bench train``."""
     parser.add_argument("--models", nargs="+", default=["ae_dense", "ae_conv"])
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[BASELINE_BATCH])
-    parser.add_argument("--precisions", nargs="+", default=["float32"], choices=["float32", "float16", "bfloat16"])
+    parser.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[BASELINE_BATCH])
+    parser.add_argument("--precisions", nargs="+", default=["float32"], choices=PRECISIONS)
     parser.add_argument("--xla", nargs="+", default=["default"], choices=list(XLA_CHOICES),
                         help="jit_compile: aezoo's default choice, on or off")
-    parser.add_argument("--steps-per-execution", type=int, nargs="+", default=[None])
-    parser.add_argument("--epochs", type=int, default=4, help="epochs per row; the first is a warm-up")
+    parser.add_argument("--steps-per-execution", type=positive_int, nargs="+", default=[None])
+    parser.add_argument("--epochs", type=_timed_epochs, default=4, help="epochs per row; the first is a warm-up")
     parser.add_argument("--dataset", default="mnist", help="mnist, fashion_mnist or sample:mnist")
-    parser.add_argument("--samples", type=int, help="use only the first N training images")
+    parser.add_argument("--samples", type=positive_int, help="use only the first N training images")
     parser.add_argument("--data-dir")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="model argument for every model")
     add_common_arguments(parser, "train_throughput")
-    args = parser.parse_args(argv)
-    if args.epochs < 2:
-        parser.error("--epochs must be at least 2 (one warm-up, one timed)")
 
+
+def run(args: argparse.Namespace) -> int:
+    """Probe the peak, train every configuration, print and write the rows; the exit code."""
     from benchmarks.peak import start
-    from zoo import data as zdata
-    from zoo.cliargs import parse_assignments
 
     device, env, peaks, peak_rows = start(args, sorted(set(args.precisions)))
     print("matmul peak GFLOP/s: " + ", ".join(f"{k} {v:.1f}" for k, v in peaks.items()))
-    if args.dataset.startswith("sample:"):
-        x_u8 = zdata.load_sample(args.dataset.split(":", 1)[1])[0]
-    else:
-        x_u8 = zdata.load_dataset(args.dataset, "train", data_dir=args.data_dir)[0]
-    x_u8 = x_u8[: args.samples] if args.samples else x_u8
+    x_u8 = load_images(args.dataset, args.samples, args.data_dir)
     kwargs = parse_assignments(args.set)
-    rows = run(args.models, x_u8, batch_sizes=args.batch_sizes, precisions=args.precisions, xla_modes=args.xla,
-               spes=args.steps_per_execution, epochs=args.epochs, device=device, peaks=peaks, env=env,
-               model_kwargs={m: kwargs for m in args.models})
-    files = write_results(peak_rows + rows, args.out, f"training throughput ({device}, {env['cpu']})")
-    print("wrote " + ", ".join(map(str, files)))
-    return 0
+    rows = measure(args.models, x_u8, batch_sizes=args.batch_sizes, precisions=args.precisions,
+                   xla_modes=args.xla, spes=args.steps_per_execution, epochs=args.epochs, device=device,
+                   peaks=peaks, env=env, model_kwargs={m: kwargs for m in args.models})
+    return save(peak_rows + rows, args.out, f"training throughput ({device}, {env['cpu']})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point: ``python -m benchmarks.train_throughput``."""
+    return script_main(add_arguments, run, argv, prog="python -m benchmarks.train_throughput", doc=__doc__)
 
 
 if __name__ == "__main__":
