@@ -56,18 +56,16 @@ def _declared_options() -> dict[str, tuple]:
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``aezoo export``."""
-    from export import FORMATS, PARTS
+    from export import FORMATS, PARTS, quantize_choices
 
-    quantize = {q: None for fmt in FORMATS.values() for q in fmt.quantize}
     offers = "; ".join(f"{fmt.title}: {', '.join(fmt.quantize)}" for fmt in FORMATS.values() if fmt.quantize)
-    calibrated = {q: None for fmt in FORMATS.values() for q in fmt.calibrated}
     parser.add_argument("target", metavar="NAME_OR_PATH", help="pretrained name, .keras file or run folder")
     parser.add_argument("--format", required=True, choices=[*FORMATS, "all"],
                         help="format, or all formats (that offer --quantize, if given)")
     parser.add_argument("--part", default="encoder", choices=list(PARTS))
-    parser.add_argument("--quantize", choices=list(quantize), help=offers)
+    parser.add_argument("--quantize", choices=quantize_choices(), help=offers)
     parser.add_argument("--calibration-data", help="images (.npy/.npz/image folder/sample:NAME) to calibrate "
-                        + f"{'/'.join(calibrated)} (default: the bundled sample)")
+                        + f"{'/'.join(quantize_choices(calibrated_only=True))} (default: the bundled sample)")
     for name, (option, owners) in _declared_options().items():
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=option.type,
                             help=f"{', '.join(owners)} only: {option.help}")

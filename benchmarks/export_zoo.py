@@ -1,10 +1,12 @@
-"""Export every pretrained entry to every format (and TFLite quantization) and tabulate the checks.
+"""Export every pretrained entry to every format (and quantization) and tabulate the checks.
 
-Each export runs the same validation as ``aezoo export`` at the default
-tolerances; a failed check is recorded (with its reason) rather than stopping
-the sweep. Writes ``benchmarks/results/export_zoo.{csv,json,md}``.
+Formats and their quantize options come from the export registry
+(``export.FORMATS``). Each export runs the same validation as ``aezoo export``
+at the default tolerances; a failed check is recorded (with its reason) rather
+than stopping the sweep. Writes ``benchmarks/results/export_zoo.{csv,json,md}``.
 
-    python benchmarks/export_zoo.py [--entries ae_conv.mnist ...] [--parts encoder decoder]
+    python -m benchmarks.export_zoo [--entries ae_conv.mnist ...] [--parts encoder decoder]
+        [--formats tflite] [--quantize float32 int8]
 """
 
 from __future__ import annotations
@@ -14,16 +16,16 @@ import csv
 import json
 import os
 import shutil
-import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.common import RESULTS  # noqa: E402
+from benchmarks.common import RESULTS
+from zoo.cliargs import script_main
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+#: What ``--quantize`` calls the unquantized export.
+FLOAT32 = "float32"
 
 COLUMNS = ["entry", "part", "format", "quantize", "size_bytes", "max_abs_error", "mean_abs_error", "atol",
            "mse_keras", "mse_export", "mse_delta_rel", "mse_rtol", "passed", "failures", "runtime", "export_seconds"]
@@ -43,9 +45,9 @@ def sweep(entries: list[str], parts: list[str], workdir: Path, formats: list[str
                 if formats and name not in formats:
                     continue
                 for q in (None, *fmt.quantize):
-                    if quantize and (q or "float32") not in quantize:
+                    if quantize and (q or FLOAT32) not in quantize:
                         continue
-                    target = workdir / f"{entry}.{part}.{name}.{q or 'float32'}"
+                    target = workdir / f"{entry}.{part}.{name}.{q or FLOAT32}"
                     try:
                         report = export_model(model, name, target, part=part, quantize=q)
                     except ExportValidationError as err:
@@ -71,17 +73,23 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
-    """Command-line entry point."""
-    import zoo
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the sweep; the format and quantize choices are the registry's."""
+    from export import FORMATS, PARTS, quantize_choices
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", nargs="*", help="pretrained names (default: all)")
-    parser.add_argument("--parts", nargs="*", default=["encoder", "decoder"])
-    parser.add_argument("--formats", nargs="*", help="only these formats (default: all)")
-    parser.add_argument("--quantize", nargs="*", help="only these options; float32 names the unquantized export (default: all)")
+    parser.add_argument("--parts", nargs="*", default=["encoder", "decoder"], choices=list(PARTS))
+    parser.add_argument("--formats", nargs="*", choices=list(FORMATS), help="only these formats (default: all)")
+    parser.add_argument("--quantize", nargs="*", choices=[FLOAT32, *quantize_choices()],
+                        help=f"only these options; {FLOAT32} names the unquantized export (default: all)")
     parser.add_argument("--out", default=str(RESULTS / "export_zoo"), help="output path without suffix")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Sweep, then write the CSV, JSON (with the environment) and Markdown table."""
+    import zoo
+    from zoo.environment import environment
+
     workdir = Path(tempfile.mkdtemp(prefix="aezoo-export-zoo-"))
     try:
         rows = sweep(args.entries or zoo.list_pretrained(), args.parts, workdir, args.formats, args.quantize)
@@ -93,13 +101,16 @@ def main(argv=None) -> int:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    from zoo.environment import environment
-
     out.with_suffix(".json").write_text(json.dumps({"environment": environment(), "rows": rows}, indent=2))
     out.with_suffix(".md").write_text(markdown(rows))
     failed = [r for r in rows if not r["passed"]]
     print(f"{len(rows) - len(failed)} of {len(rows)} exports passed; results in {out}.csv/.json/.md")
     return 0
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
+    """Command-line entry point."""
+    return script_main(add_arguments, run, argv, prog=prog, doc=__doc__)
 
 
 if __name__ == "__main__":

@@ -50,14 +50,19 @@ def run_keras(model: Autoencoder, x: np.ndarray, start: str, stop: str, batch_si
 
 
 def check_loaded(model: Autoencoder, part: str) -> None:
-    """Refuse ``part`` of a pretrained model if some of its weights were not loaded (``model.loaded_parts``)."""
+    """Refuse ``part`` of a pretrained model if some of its weights were not loaded.
+
+    ``model.loaded_parts`` names the components (``model.components``, or parts)
+    whose weights came from the pretrained entry; None means nothing to check.
+    """
     loaded = getattr(model, "loaded_parts", None)
     if loaded is None:
         return
+    components = getattr(model, "components", None) or {}
     have = set()
     for name in loaded:
-        if name in ZOO_PARTS:
-            have |= {id(v) for v in model.get_part(name).weights}
+        net = components.get(name) or (model.get_part(name) if name in ZOO_PARTS else None)
+        have |= {id(v) for v in (net.weights if net is not None else [])}
     if any(id(v) not in have for v in model.get_part(part).weights):
         source = getattr(model, "pretrained_name", None) or model.name
         raise ValueError(

@@ -206,6 +206,12 @@ def check_options(fmt: ExportFormat, options: dict[str, Any]) -> dict[str, Any]:
     return given
 
 
+def quantize_choices(calibrated_only: bool = False) -> list[str]:
+    """Every quantize option of the registered formats (or only the calibrated ones), without repeats."""
+    return list(dict.fromkeys(q for fmt in FORMATS.values()
+                              for q in (fmt.calibrated if calibrated_only else fmt.quantize)))
+
+
 def default_mse_rtol(format: str, quantize: str) -> float:  # noqa: A002 - as in export_model
     """The default bound on reconstruction-MSE growth of ``format`` quantized with ``quantize``."""
     fmt = get_format(format)

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 
 from export.graph import PARTS, PIPELINE, run_keras, tensor_shape
+from export.registry import quantize_choices
 from zoo.models import Autoencoder
 
 #: float32 exports pass at this max abs error against Keras (Hugging Face exporters' default too).
@@ -47,22 +48,16 @@ def _as_images(data, expected: tuple[int, ...], what: str) -> np.ndarray:
     return x
 
 
-def _calibrated() -> str:
-    from export.registry import FORMATS
-
-    names = dict.fromkeys(q for fmt in FORMATS.values() for q in fmt.calibrated)
-    return " or ".join(map(repr, names))
-
-
 def reference_images(model: Autoencoder, dataset: str, data=None, what: str = "validation_data") -> np.ndarray:
     """Images to validate on: ``data`` if given, else the bundled sample adapted to the model."""
     if data is not None:
         return _as_images(data, model.data_shape, what)
     x = sample_images(model.data_shape, dataset)
     if x is None:
+        calibrated = " or ".join(map(repr, quantize_choices(calibrated_only=True)))
         raise ValueError(
             f"No bundled sample fits input shape {model.data_shape} (the samples are 28x28x1 images); "
-            + f"pass {what} (and calibration_data, for quantize={_calibrated()}) "
+            + f"pass {what} (and calibration_data, for quantize={calibrated}) "
             + f"with shape (n, {', '.join(map(str, model.data_shape))})."
         )
     return x
