@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +37,9 @@ from benchmarks.common import (
 from benchmarks.flops import part_flops
 from zoo.cliargs import positive_int, script_main
 from zoo.timing import time_calls
+
+if TYPE_CHECKING:
+    from zoo import Autoencoder
 
 #: Runtimes that run the Keras model itself (every other runtime is an export).
 KERAS_RUNTIMES = ("keras_predict", "keras_function", "keras_xla")
@@ -58,7 +62,7 @@ def runtimes() -> tuple[str, ...]:
     return KERAS_RUNTIMES + tuple(exported_runtimes())
 
 
-def load_model(name: str):
+def load_model(name: str) -> Autoencoder:
     """A pretrained entry, or a registered model with seeded random weights."""
     import zoo
 
@@ -70,7 +74,7 @@ def load_model(name: str):
     return zoo.create_model(name)
 
 
-def keras_runner(model, part: str, runtime: str) -> Callable[[np.ndarray], object]:
+def keras_runner(model: Autoencoder, part: str, runtime: str) -> Callable[[np.ndarray], object]:
     """A numpy callable for ``part`` through Keras: ``predict``, a ``tf.function``, or one with XLA."""
     import tensorflow as tf
 
@@ -104,7 +108,7 @@ def runner_device(runner, device: str) -> str:
     return "gpu" if "CUDAExecutionProvider" in runner.runtime else "cpu"
 
 
-def runners(model, part: str, names: Sequence[str], device: str,
+def runners(model: Autoencoder, part: str, names: Sequence[str], device: str,
             workdir: Path) -> dict[str, tuple[Callable, str, str, str]]:
     """runtime -> (callable, device it runs on, precision, note).
 
@@ -132,7 +136,7 @@ def runners(model, part: str, names: Sequence[str], device: str,
     return out
 
 
-def images(model, n: int) -> np.ndarray:
+def images(model: Autoencoder, n: int) -> np.ndarray:
     """``n`` real images (the bundled sample, tiled) shaped for ``model``."""
     from export.validate import sample_images
 
@@ -142,7 +146,8 @@ def images(model, n: int) -> np.ndarray:
     return np.resize(x, (n, *x.shape[1:])).astype(np.float32)
 
 
-def first_round(fn, inputs, min_seconds, batch_size) -> dict:
+def first_round(fn: Callable[[np.ndarray], object], inputs: np.ndarray, min_seconds: float,
+                batch_size: int) -> dict:
     """Warm up and time ``fn`` on one batch; out-of-memory errors surface here and halve the batch."""
     xb = np.ascontiguousarray(inputs[:batch_size])
     return {"times": time_calls(lambda: fn(xb), warmup=3, min_seconds=min_seconds), "batch_size": batch_size,
