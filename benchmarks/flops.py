@@ -52,6 +52,5 @@ def part_flops(model, part: str) -> int:
 
 
 def training_flops(model) -> int:
-    """Training FLOPs per example: 3x the forward pass of the whole autoencoder (a VAE's posterior too)."""
-    encoder = getattr(model, "posterior", model.encoder)
-    return TRAINING_FACTOR * (model_flops(encoder) + model_flops(model.decoder))
+    """Training FLOPs per example: 3x the forward pass of every component (a VAE's posterior heads too)."""
+    return TRAINING_FACTOR * sum(model_flops(component) for component in model.components.values())
