@@ -95,10 +95,10 @@ def test_user_hosted_weights_by_path_and_url(tmp_path):
         zoo.load_weights(model, path, "0" * 64)
 
 
-def test_cli_info_and_check_card_on_sample(capsys):
+def test_cli_info_and_check_card_on_sample(capsys, tmp_path):
     assert cli(["info", "sparse_kl_dense.mnist"]) == 0
     out = capsys.readouterr().out
     assert "sha256" in out and "aezoo train sparse_kl_dense" in out and "licence" in out
     assert cli(["evaluate", "ae_dense.mnist", "--dataset", "sample:mnist", "--check-card",
-                "--output", "/tmp/aezoo-test-eval.json"]) == 0
+                "--output", str(tmp_path / "eval.json")]) == 0
     assert "reproduced within 1%" in capsys.readouterr().out

@@ -15,10 +15,10 @@ from zoo.heads import CodeHead
 from zoo.models import PARTS, VAE, Autoencoder, ContractiveAutoencoder
 from zoo.pretrained import get_card, list_pretrained, load_encoder, load_pretrained, load_weights
 from zoo.registry import list_models, register_model
-
-__version__ = "0.1.0"
+from zoo.version import __version__
 
 __all__ = [
+    "__version__",
     "PARTS",
     "VAE",
     "Autoencoder",

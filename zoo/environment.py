@@ -101,7 +101,7 @@ def accelerators(backend: str | None = None) -> tuple[tuple[str, float | None], 
 
 
 def _aezoo_version() -> str:
-    from zoo import __version__
+    from zoo.version import __version__
 
     return __version__
 
