@@ -53,14 +53,15 @@ def test_mismatching_tolerance_fails(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_interrupted_export_leaves_nothing(monkeypatch, tmp_path):
+@pytest.mark.parametrize("target", ["out", "enc.onnx"])  # a folder export, and a file export
+def test_interrupted_export_leaves_nothing(target, monkeypatch, tmp_path):
     def interrupted(self, graph, path, **kwargs):
         path.write_bytes(b"half an onnx file")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(ONNXFormat, "write", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        export_model(tiny_model("ae_dense"), "onnx", tmp_path / "out")
+        export_model(tiny_model("ae_dense"), "onnx", tmp_path / target)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -10,7 +10,6 @@ import pytest
 import zoo
 from aezoo.cli import main
 from export import ExportReport, export_model, load_artifact
-from export.formats.onnx import ONNXFormat
 from tests.helpers import TINY_SHAPE, blob_images, tiny_model
 from zoo import data as zdata
 
@@ -42,17 +41,6 @@ def test_an_existing_file_export_is_kept_unless_overwrite(tmp_path):
     assert export_model(model, "onnx", path, overwrite=True, part="autoencoder").part == "autoencoder"
     assert ExportReport.load(path).part == "autoencoder" and load_artifact(path).output_name == "reconstructions"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["enc.onnx", "enc.onnx.export_report.json"]
-
-
-def test_an_interrupted_file_export_leaves_nothing(monkeypatch, tmp_path):
-    def interrupted(self, graph, path, **kwargs):
-        path.write_bytes(b"half an onnx file")
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(ONNXFormat, "write", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        export_model(tiny_model("ae_dense"), "onnx", tmp_path / "enc.onnx")
-    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("fmt, name, owner", [("onnx", "x.tflite", "tflite"), ("saved_model", "x.onnx", "onnx")])
