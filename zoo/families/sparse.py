@@ -20,6 +20,11 @@ def _penalty(regularizer) -> ActivityPenalty:
     return ActivityPenalty(regularizer, name="code_penalty")
 
 
+def _kl(arch: str, name: str, input_shape, latent_dim, sizes, rho, beta, code_activation) -> Autoencoder:
+    return assemble(arch, input_shape, latent_dim, sizes, code_activation=_kl_code_activation(code_activation),
+                    head=_penalty(KLSparsity(rho, beta)), name=name)
+
+
 @register_model
 def sparse_l1_dense(input_shape=MNIST_SHAPE, latent_dim=32, hidden_units=DENSE_UNITS,
                     l1=1e-3, code_activation="relu") -> Autoencoder:
@@ -40,15 +45,11 @@ def sparse_l1_conv(input_shape=MNIST_SHAPE, latent_dim=32, filters=CONV_FILTERS,
 def sparse_kl_dense(input_shape=MNIST_SHAPE, latent_dim=32, hidden_units=DENSE_UNITS,
                     rho=0.05, beta=0.1, code_activation="sigmoid") -> Autoencoder:
     """Dense autoencoder with KL-divergence sparsity on a sigmoid code."""
-    return assemble("dense", input_shape, latent_dim, hidden_units,
-                    code_activation=_kl_code_activation(code_activation),
-                    head=_penalty(KLSparsity(rho, beta)), name="sparse_kl_dense")
+    return _kl("dense", "sparse_kl_dense", input_shape, latent_dim, hidden_units, rho, beta, code_activation)
 
 
 @register_model
 def sparse_kl_conv(input_shape=MNIST_SHAPE, latent_dim=32, filters=CONV_FILTERS,
                    rho=0.05, beta=0.1, code_activation="sigmoid") -> Autoencoder:
     """Convolutional autoencoder with KL-divergence sparsity on a sigmoid code."""
-    return assemble("conv", input_shape, latent_dim, filters,
-                    code_activation=_kl_code_activation(code_activation),
-                    head=_penalty(KLSparsity(rho, beta)), name="sparse_kl_conv")
+    return _kl("conv", "sparse_kl_conv", input_shape, latent_dim, filters, rho, beta, code_activation)
