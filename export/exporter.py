@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from export import validate
+from export import quantization, validate
 from export.graph import PARTS, check_loaded, check_part, export_metadata, part_graph
 from export.publish import check_free, publish, staging_folder
 from export.registry import FORMATS, ExportFormat, check_options, check_quantize, get_format
@@ -79,6 +80,7 @@ def export_model(
     overwrite: bool = False,
     card=None,
     layout: str = "auto",
+    fallback: str | None = None,
     **options: Any,
 ) -> ExportReport:
     """Export one part of an autoencoder, check it in its own runtime, and publish it.
@@ -106,9 +108,10 @@ def export_model(
             reconstructions) or ``"autoencoder"`` (images -> reconstructions).
         quantize: ``None``, or one of the format's ``quantize_options``: TFLite
             offers ``"float16"``, ``"dynamic_int8"``, ``"int8"`` (full-integer)
-            and ``"int16x8"``; ONNX ``"dynamic_int8"``.
+            and ``"int16x8"``; ONNX ``"dynamic_int8"`` and ``"int8"`` (static, QDQ).
         calibration_data: Images (or codes, for a decoder) that calibrate the
-            options that need it (``int8``, ``int16x8``); default: the bundled 1k sample.
+            options that need it (``int8``, ``int16x8``); default: 500 images of the bundled sample.
+            At least 16, finite, in the part's input shape.
         atol: Max abs error allowed against Keras; default 1e-5 for float32
             exports, unchecked for quantized ones unless given.
         mse_rtol: Quantized exports fail if the sample's reconstruction MSE grows by
@@ -117,8 +120,12 @@ def export_model(
         overwrite: Replace an existing export at ``path``.
         card: Pretrained card to embed (found automatically for pretrained models).
         layout: ``"auto"`` (file or folder by the suffix, as above) or ``"folder"`` (always a folder).
+        fallback: ``"auto"``: if a calibrated int8 export misses ``mse_rtol``, keep the layers with
+            the largest int8 error (measured by the runtime's own tools) in float, the fewest
+            that make the bound hold; the report and the artifact's metadata name them and say
+            why. None: a miss is an error (whose message suggests ``"auto"``).
         **options: Options the format declares in ``ExportFormat.options``, e.g. ONNX's
-            ``opset``; None values are ignored and undeclared ones are an error.
+            ``opset`` and ``calibration_method``; None values are ignored and undeclared ones are an error.
 
     Returns:
         The :class:`ExportReport`, also saved beside the artifact.
@@ -136,6 +143,11 @@ def export_model(
     part = check_part(part)
     quantize = check_quantize(fmt, quantize)
     options = check_options(fmt, options)
+    if fallback is not None:
+        check_choice("fallback", fallback, quantization.FALLBACKS)
+        if quantize not in fmt.fallback:
+            raise ValueError(f"fallback={fallback!r} applies to quantize={' or '.join(map(repr, fmt.fallback))} "
+                             + f"of {fmt.name} only. Received: quantize={quantize!r}")
     if atol is None and quantize is None:
         atol = validate.DEFAULT_ATOL
     atol = None if atol is None else check_non_negative("atol", atol)
@@ -158,14 +170,27 @@ def export_model(
         tmp.mkdir(parents=True)
         artifact = tmp / (target.name if as_file else fmt.artifact)
         start = time.perf_counter()
-        details = fmt.write(graph, artifact, metadata=metadata, quantize=quantize, calibration=calibration,
-                            **options)
+
+        def check(meta: dict) -> ExportReport:
+            return check_export(model, part, fmt, artifact, graph, images, meta, atol=atol, mse_rtol=mse_rtol,
+                                quantize=quantize)
+
+        if quantize in fmt.fallback:
+            with tempfile.TemporaryDirectory(prefix="aezoo-calibrate-") as workdir:
+                report = quantization.calibrated_export(
+                    fmt, graph, artifact, Path(workdir), quantize=quantize, calibration=calibration,
+                    metadata=metadata, check=check, fallback=fallback, options=options)
+        else:
+            details = fmt.write(graph, artifact, metadata=metadata, quantize=quantize, calibration=calibration,
+                                **options)
+            report = check(metadata)
+            report.details.update(details)
+        if quantize is not None:
+            inputs = calibration if calibration is not None else validate.part_inputs(model, part, images[:256])
+            report.quantization["latency_ms"] = quantization.latency_ms(fmt.load(artifact), inputs)
         seconds = time.perf_counter() - start
-        report = check_export(model, part, fmt, artifact, graph, images, metadata, atol=atol, mse_rtol=mse_rtol,
-                              quantize=quantize)
         report.path = str(target if as_file else target / fmt.artifact)
         report.export_seconds = round(seconds, 3)
-        report.details.update(details)
         report.validation_inputs = ("validation_data" if validation_data is not None
                                     else f"bundled {dataset} sample ({len(images)} images)")
         if not report.passed:

@@ -46,11 +46,32 @@ class QuantizeOption:
         description: What it does to weights, activations and I/O (shown in reports as ``precision``).
         mse_rtol: Default bound on the relative growth of the sample's reconstruction MSE.
         calibrated: Whether it needs representative inputs (``calibration_data``).
+        fallback: Whether layers can be kept in float (``fallback="auto"``); the format
+            then implements :meth:`ExportFormat.calibrate`.
     """
 
     description: str
     mse_rtol: float
     calibrated: bool = False
+    fallback: bool = False
+
+
+class Calibrated:
+    """A part calibrated once for a quantize option, ready to be written with chosen layers kept in float.
+
+    :meth:`ExportFormat.calibrate` returns one; ``export_model`` asks it for the
+    per-layer errors and writes as many artifacts as the float fallback needs
+    without calibrating again.
+    """
+
+    def layer_errors(self) -> list:
+        """Per-layer error of int8 against float activations on the calibration data
+        (:class:`export.quantization.LayerError`, worst first)."""
+        raise NotImplementedError
+
+    def write(self, path: Path, *, metadata: dict, float_layers: tuple[str, ...] = ()) -> dict:
+        """Write the artifact with the layers named in ``float_layers`` (``LayerError.name``) left in float."""
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
@@ -139,6 +160,24 @@ class ExportFormat:
     def read_metadata(self, path: Path) -> dict:
         """The metadata :meth:`write` embedded."""
         raise NotImplementedError
+
+    def calibrate(self, graph: keras.Model, workdir: Path, *, quantize: str, calibration: np.ndarray,
+                  **options: Any) -> Calibrated:
+        """Calibrate ``graph`` for a quantize option declared with ``fallback=True``.
+
+        Args:
+            graph: The part, as for :meth:`write`.
+            workdir: A scratch folder (the export's staging folder).
+            quantize: The option.
+            calibration: Representative inputs of the part.
+            **options: Values of the declared :attr:`options` that were given.
+        """
+        raise NotImplementedError(f"{self.name} offers no float fallback.")
+
+    @property
+    def fallback(self) -> tuple[str, ...]:
+        """The quantize options whose layers can be kept in float (``fallback="auto"``)."""
+        return tuple(q for q, opt in self.quantize_options.items() if opt.fallback)
 
     def option_details(self, quantize: str | None) -> str:
         """One line on what ``quantize`` means in this format (shown in reports and docs)."""

@@ -58,6 +58,8 @@ class ExportReport:
     export_seconds: float = 0.0
     details: dict = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
+    #: Calibrated int8 only: per-layer int8 error, layers kept in float and why, fallback attempts, latency.
+    quantization: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -70,9 +70,11 @@ def part_inputs(model: Autoencoder, part: str, images: np.ndarray) -> np.ndarray
 
 def calibration_inputs(model: Autoencoder, part: str, data, default_images: np.ndarray) -> np.ndarray:
     """int8 calibration inputs for ``part``: images (or, for a decoder, codes or images to encode)."""
+    from export.quantization import check_calibration
+
     if data is None:
         return part_inputs(model, part, default_images[:500])
-    data = np.asarray(data)
+    data = check_calibration(np.asarray(data))
     if data.shape[1:] == tensor_shape(model, PARTS[part][0]) != tuple(model.data_shape):
         return data.astype(np.float32)  # already what the part consumes (codes)
     return part_inputs(model, part, _as_images(data, model.data_shape, "calibration_data"))
