@@ -22,11 +22,13 @@ PRECISIONS = ("float32", "float16", "bfloat16")
 
 #: Every row of every benchmark has exactly these keys (None where a value does not apply).
 ROW_KEYS = [
-    "benchmark", "model", "part", "runtime", "config", "device", "precision", "xla", "steps_per_execution",
-    "batch_size", "requested_batch_size", "iterations", "samples_per_s", "latency_ms_median", "latency_ms_p90",
-    "flops_per_sample", "gflops_per_s", "peak_gflops_per_s", "percent_of_peak", "note",
-    "cpu", "cpu_cores", "gpu", "gpu_memory_gb", "tensorflow", "keras", "onnxruntime", "ai_edge_litert",
-    "python", "platform",
+    "benchmark", "model", "part", "backend", "runtime", "config", "device", "precision", "xla",
+    "steps_per_execution", "batch_size", "requested_batch_size", "iterations", "samples_per_s", "latency_ms_median",
+    "latency_ms_p90", "flops_per_sample", "gflops_per_s", "peak_gflops_per_s", "percent_of_peak",
+    "bytes_per_sample", "bandwidth_gb_per_s", "roofline_gflops_per_s", "percent_of_roofline", "peak_memory_gb",
+    "vs_best_peer", "note",
+    "cpu", "cpu_cores", "gpu", "gpu_memory_gb", "tensorflow", "keras", "jax", "torch", "onnxruntime",
+    "ai_edge_litert", "python", "platform",
 ]
 
 
@@ -45,23 +47,17 @@ def row_environment(env: dict | None = None) -> dict:
     return {
         "cpu": machine["cpu_model"], "cpu_cores": machine["cpu_count"],
         "gpu": ", ".join(machine["accelerators"]) or None, "gpu_memory_gb": memory[0],
-        "tensorflow": versions.get("tensorflow"), "keras": versions.get("keras"),
-        "onnxruntime": versions.get("onnxruntime"), "ai_edge_litert": versions.get("ai-edge-litert"),
+        "tensorflow": versions.get("tensorflow"), "keras": versions.get("keras"), "jax": versions.get("jax"),
+        "torch": versions.get("torch"), "onnxruntime": versions.get("onnxruntime"), "ai_edge_litert": versions.get("ai-edge-litert"),
         "python": env["python"], "platform": machine["platform"],
     }
 
 
 def select_device(choice: str) -> str:
-    """Resolve ``auto|cpu|gpu`` and hide the GPUs from TensorFlow for ``cpu`` (before first use)."""
-    import tensorflow as tf
+    """Resolve ``auto|cpu|gpu`` through this process' Keras backend (``benchmarks.backends.select_device``)."""
+    from benchmarks.backends import select_device as through_backend
 
-    if choice == "cpu":
-        tf.config.set_visible_devices([], "GPU")
-        return "cpu"
-    available = tf.config.list_physical_devices("GPU")
-    if choice == "gpu" and not available:
-        raise RuntimeError("--device gpu was asked for, but TensorFlow sees no GPU on this machine.")
-    return "gpu" if available else "cpu"
+    return through_backend(choice)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -136,7 +132,8 @@ def save(rows: list[dict], out: str | os.PathLike, title: str, x: str = "batch_s
 
 def series_label(row: dict) -> str:
     """A row's series name: model, part, runtime, configuration and non-float32 precision."""
-    parts = [row["model"], row["part"] or "", row["runtime"], row["config"] or ""]
+    backend = row.get("backend") if row.get("backend") not in str(row["runtime"]) else None
+    parts = [row["model"], row["part"] or "", backend or "", row["runtime"], row["config"] or ""]
     if row["precision"] not in (None, "float32"):
         parts.append(row["precision"])
     return " ".join(p for p in parts if p)
@@ -151,11 +148,12 @@ def plot(rows: list[dict], path: Path, title: str, x: str = "batch_size") -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in rows if r["benchmark"] != "peak"] or rows
+    rows = [r for r in rows if r["benchmark"] not in ("peak", "bandwidth")] or rows
     panels: dict[str, dict[str, list]] = {}
     for row in rows:
         panel = panels.setdefault(f"{row['model']} {row['part'] or ''}".strip(), {})
-        label = " ".join(str(v) for v in (row["runtime"], row["config"], row["precision"]) if v not in (None, ""))
+        label = " ".join(str(v) for v in (row.get("backend"), row["runtime"], row["config"], row["precision"])
+                         if v not in (None, ""))
         panel.setdefault(label, []).append((row[x], row["samples_per_s"]))
     cols = min(2, len(panels))
     nrows = math.ceil(len(panels) / cols)

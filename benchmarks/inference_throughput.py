@@ -35,6 +35,7 @@ from benchmarks.common import (
     with_oom_retry,
 )
 from benchmarks.flops import part_flops
+from benchmarks.runs import add_backend_arguments
 from zoo.cliargs import positive_int, script_main
 from zoo.timing import time_calls
 
@@ -223,12 +224,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="timed seconds per cell, split over the rounds (at least 5 calls per round)")
     parser.add_argument("--rounds", type=positive_int, default=3,
                         help="interleaved rounds of all runtimes per batch size")
+    add_backend_arguments(parser)
     add_common_arguments(parser, "inference_throughput")
 
 
 def run(args: argparse.Namespace) -> int:
     """Probe the peak, time every cell, print and write the rows; the exit code."""
     from benchmarks.peak import start
+
+    if args.backend or args.peers:
+        from benchmarks.infer_backends import run_backends  # a worker per backend, and the PyTorch peers
+
+        return run_backends(args)
 
     device, env, peaks, peak_rows = start(args)
     print(f"matmul peak: {peaks['float32']:.1f} GFLOP/s (float32)")

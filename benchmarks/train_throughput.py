@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import itertools
 from collections.abc import Iterator, Sequence
 
@@ -34,6 +35,7 @@ from benchmarks.common import (
     with_oom_retry,
 )
 from benchmarks.flops import training_flops
+from benchmarks.runs import add_backend_arguments, backend_run
 from zoo.cliargs import parse_assignments, positive_int, script_main
 
 BASELINE_BATCH = 256
@@ -45,7 +47,7 @@ class Trainer:
 
     def __init__(self, model_name: str, model_kwargs: dict, x_u8: np.ndarray, batch_size: int, *, baseline: bool,
                  precision: str = "float32", xla: bool | None = None, steps_per_execution: int | None = None,
-                 seed: int = 0):
+                 seed: int = 0, device: str = "cpu"):
         import keras
 
         import zoo
@@ -53,6 +55,7 @@ class Trainer:
         from zoo.train import compile_options
 
         self.batch_size, self.precision, self.baseline, self.epochs_done = batch_size, precision, baseline, 0
+        self.fit = None
         self.policy = {"float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}[precision]
         with self._policy():
             keras.utils.set_random_seed(seed)
@@ -67,11 +70,29 @@ class Trainer:
                     self.options["jit_compile"] = xla
                 if steps_per_execution is not None:
                     self.options["steps_per_execution"] = steps_per_execution
+                if keras.backend.backend() == "torch":
+                    self.options["steps_per_execution"] = 1  # Keras' PyTorch trainer refuses more
                 self.model.compile(keras.optimizers.Adam(1e-3), **self.options)
-                self.fit_args = {"x": zdata.make_pipeline(x_u8, batch_size, shuffle=True, seed=seed),
-                                 "shuffle": False}
+                self.fit_args = self._default_data(x_u8, device, seed)
+        self.fit = self.fit or self.model.fit
         self.steps = -(-len(x_u8) // batch_size)
         self.warmup = self.epoch()
+
+    def _default_data(self, x_u8: np.ndarray, device: str, seed: int) -> dict:
+        """``fit`` arguments of aezoo's default path: cached uint8 ``tf.data`` under TensorFlow; elsewhere
+        float32 arrays resident on the device (fit slices batches there, reshuffled every epoch)."""
+        import keras
+
+        from benchmarks.backends import to_device
+        from zoo import data as zdata
+
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            return {"x": zdata.make_pipeline(x_u8, self.batch_size, shuffle=True, seed=seed), "shuffle": False}
+        x = zdata.to_unit_range(x_u8)
+        self.model._check_data(x, "fit")  # here, on numpy: zoo's check reads numpy dtypes, not device tensors
+        self.fit = functools.partial(keras.Model.fit, self.model)
+        return {"x": to_device(x, backend, device), "batch_size": self.batch_size, "shuffle": True}
 
     @contextlib.contextmanager
     def _policy(self) -> Iterator[None]:
@@ -89,7 +110,7 @@ class Trainer:
 
         timer = EpochTimer()
         with self._policy():
-            self.model.fit(**self.fit_args, initial_epoch=self.epochs_done, epochs=self.epochs_done + 1,
+            self.fit(**self.fit_args, initial_epoch=self.epochs_done, epochs=self.epochs_done + 1,
                            callbacks=[timer], verbose=0)
         self.epochs_done += 1
         return timer.times[0]
@@ -200,12 +221,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=positive_int, help="use only the first N training images")
     parser.add_argument("--data-dir")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="model argument for every model")
+    add_backend_arguments(parser)
     add_common_arguments(parser, "train_throughput")
+
+
+def keras_specs(args: argparse.Namespace, backend: str, model: str, samples: int) -> list[dict]:
+    """Cell specs of aezoo's training path on ``backend`` (TensorFlow also gets the plain-fit baseline)."""
+    base = dict(kind="keras_train", model=model, kwargs=parse_assignments(args.set), dataset=args.dataset,
+                samples=samples)
+    specs = [dict(base, baseline=True, config="plain_fit_numpy", batch_size=BASELINE_BATCH)] * (backend == "tensorflow")
+    for b, p, x, s in itertools.product(args.batch_sizes, args.precisions, args.xla, args.steps_per_execution):
+        config = "aezoo_default" + "".join(f" {k}={v}" for k, v in (("xla", x), ("spe", s)) if v not in ("default", None))
+        specs.append(dict(base, config=config, batch_size=b, precision=p, xla=XLA_CHOICES[x], spe=s))
+    return specs
+
+
+def run_backends(args: argparse.Namespace) -> int:
+    """Train on every ``--backend`` (a worker process each) and the PyTorch peers, interleaved; write the rows."""
+    from benchmarks.runs import PEER_BACKEND, interleave, peer_specs
+
+    samples = args.samples or len(load_images(args.dataset, None, args.data_dir))
+    rows = []
+    peers = args.peers is not False
+    with backend_run(args, PEER_BACKEND if peers else None) as (workers, names, peaks, bandwidth, probe):
+        for model in args.models:
+            specs = {b: keras_specs(args, b, model, samples) if b in names else [] for b in workers}
+            if peers:
+                specs[PEER_BACKEND] += [s for b in args.batch_sizes for p in args.precisions if p != "float16"
+                                        for s in peer_specs([model], "peer_train", batch_size=b, precision=p,
+                                                            dataset=args.dataset, samples=samples,
+                                                            kwargs=parse_assignments(args.set))]
+            rows += interleave(workers, specs, "train", args.epochs - 1, peaks, bandwidth, printed=len(rows))
+    device = rows[0]["device"] if rows else args.device
+    return save(probe + rows, args.out, f"training throughput ({device}; {', '.join(names)} and PyTorch peers)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Probe the peak, train every configuration, print and write the rows; the exit code."""
     from benchmarks.peak import start
+
+    if args.backend or args.peers:
+        return run_backends(args)
 
     device, env, peaks, peak_rows = start(args, sorted(set(args.precisions)))
     print("matmul peak GFLOP/s: " + ", ".join(f"{k} {v:.1f}" for k, v in peaks.items()))
