@@ -240,15 +240,24 @@ def to_unit_range(x: np.ndarray) -> np.ndarray:
 
 def make_pipeline(x: np.ndarray, batch_size: int = 256, shuffle: bool = True, seed: int = 0,
                   cache: bool = True):
-    """A ``tf.data`` pipeline of float32 batches in [0, 1] from images or rows.
+    """Training batches, float32 in [0, 1], for the active Keras backend.
 
-    ``uint8`` stays ``uint8`` until the batch is scaled, so the cache holds a
-    quarter of the bytes; the order is reshuffled every epoch from ``seed``.
+    ``tf.data`` under TensorFlow (cached, seeded shuffle, prefetched), a
+    :class:`zoo.pipeline.ArrayBatches` ``PyDataset`` under JAX and PyTorch. Either way
+    ``uint8`` images stay ``uint8`` in memory (a quarter of the bytes) until a
+    batch is scaled, and the order is reshuffled every epoch from ``seed``.
+    Pass the result to ``fit`` without ``batch_size`` or ``shuffle``.
     """
-    import tensorflow as tf
+    import keras
 
     if x.dtype != np.uint8:
         x = to_unit_range(x)
+    if keras.backend.backend() != "tensorflow":
+        from zoo.pipeline import ArrayBatches
+
+        return ArrayBatches(x, batch_size, shuffle=shuffle, seed=seed)
+    import tensorflow as tf
+
     ds = tf.data.Dataset.from_tensor_slices(x)
     if cache:
         ds = ds.cache()

@@ -6,9 +6,9 @@ callers choose the reduction and sample weights compose naturally.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from keras import ops
+
+from zoo.backend import jacobian_frobenius_sq  # noqa: F401  (one per backend; re-exported here)
 
 #: Clipping epsilon of every log in the losses and penalties (Keras' own default).
 EPSILON = 1e-7
@@ -52,35 +52,3 @@ def gaussian_kl(z_mean, z_log_var):
     Closed form: ``0.5 * sum(exp(log_var) + mean² - 1 - log_var)``.
     """
     return 0.5 * ops.sum(ops.exp(z_log_var) + ops.square(z_mean) - 1.0 - z_log_var, axis=-1)
-
-
-def jacobian_frobenius_sq(fn: Callable, x):
-    """Squared Frobenius norm of ``d fn(x_i) / d x_i`` for each example.
-
-    Exact for any differentiable ``fn`` that maps examples independently (no
-    batch statistics): it builds each example's full Jacobian with automatic
-    differentiation and stays differentiable, so it can be trained through.
-
-    Args:
-        fn: A function from a batch ``(batch, ...)`` to codes ``(batch, k)``.
-        x: The input batch.
-
-    Returns:
-        A ``(batch,)`` tensor of ``||J_f(x_i)||_F²``.
-    """
-    import keras
-
-    if keras.backend.backend() == "jax":
-        import jax
-        import jax.numpy as jnp
-
-        jac = jax.vmap(jax.jacrev(lambda xi: fn(xi[None])[0]))(x)
-        return jnp.sum(jnp.reshape(jnp.square(jac), (jac.shape[0], -1)), axis=1)
-    import tensorflow as tf  # Other backends: a TensorFlow tape.
-
-    x = tf.convert_to_tensor(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        z = fn(x)
-    jac = tape.batch_jacobian(z, x)
-    return tf.reduce_sum(tf.reshape(tf.square(jac), (tf.shape(jac)[0], -1)), axis=1)

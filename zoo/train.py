@@ -19,6 +19,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from zoo import backend
 from zoo import data as zdata
 from zoo.environment import environment
 from zoo.registry import build_model
@@ -34,17 +35,12 @@ def compile_options(model) -> dict:
     per-step Python and callback overhead. On a CPU, XLA (which Keras leaves off
     there) is turned on only where the model says it gains
     (:attr:`zoo.Autoencoder.prefers_xla_on_cpu`, measured by
-    ``benchmarks/train_throughput.py``). On a GPU, Keras' own ``"auto"`` choice is kept.
+    ``benchmarks/train_throughput.py``). On a GPU, and under JAX (always jitted)
+    and PyTorch (eager unless asked), Keras' own ``"auto"`` choice is kept.
     """
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        on_cpu = not tf.config.list_physical_devices("GPU")
-    else:
-        on_cpu = keras.backend.backend() != "jax"
-    if not on_cpu:
-        return {"steps_per_execution": 32, "jit_compile": "auto"}
-    return {"steps_per_execution": 32, "jit_compile": bool(model.prefers_xla_on_cpu)}
+    if backend.name() == "tensorflow" and backend.computes_on_cpu():
+        return {"steps_per_execution": 32, "jit_compile": bool(model.prefers_xla_on_cpu)}
+    return {"steps_per_execution": 32, "jit_compile": "auto"}
 
 
 class TrainingDiverged(RuntimeError):
@@ -196,13 +192,8 @@ def train(
     ]
     if tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
-    if keras.backend.backend() == "tensorflow":
-        fit_data = zdata.make_pipeline(x, spec["batch_size"], shuffle=True, seed=spec["seed"])
-        fit_kwargs = {"shuffle": False}  # the pipeline shuffles, seeded
-    else:  # tf.data needs TensorFlow; other backends take arrays.
-        fit_data = zdata.to_unit_range(x)
-        fit_kwargs = {"batch_size": spec["batch_size"], "shuffle": True}
-    model.fit(fit_data, epochs=spec["epochs"], callbacks=callbacks, verbose=verbose, **fit_kwargs)
+    fit_data = zdata.make_pipeline(x, spec["batch_size"], shuffle=True, seed=spec["seed"])
+    model.fit(fit_data, epochs=spec["epochs"], callbacks=callbacks, verbose=verbose)
 
     if guard.where is not None:
         epoch, batch = guard.where
