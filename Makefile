@@ -10,8 +10,13 @@ $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# PyTorch's CPU build (the tests run every Keras backend): the wheel this project's machines
+# keep locally; elsewhere PyPI's default build.
+TORCH ?= torch==2.13.0+cpu
+
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet "$(TORCH)" || $(BIN)/pip install --quiet torch
 	touch $@
 
 install: $(VENV)/.installed
