@@ -41,6 +41,10 @@ def _print_card(name: str) -> int:
           + f" ({env['machine']['cpu_count']} CPUs), keras {env['versions'].get('keras')} / {env['keras_backend']}")
     for part, w in card.weights.items():
         print(f"weights[{part}]: {w['file']}  sha256 {w['sha256']}  ({w['bytes']:,} bytes)")
+    evaluated = card.extra.get("evaluation_environment") or {}
+    if evaluated:
+        print(f"evaluated with keras {evaluated.get('versions', {}).get('keras')} / "
+              + f"{evaluated.get('keras_backend')} on {evaluated.get('machine', {}).get('processor')}")
     print(f"metrics (full test split; reproduce with `{card.evaluate_command}`):")
     for key, value in card.metrics.items():
         if isinstance(value, float):
@@ -59,10 +63,13 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.name in list_pretrained():
         return _print_card(args.name)
 
+    import keras
+
     builder = get_builder(args.name)
     model = zoo.create_model(args.name, **model_kwargs(args))
     print(f"{args.name}: {(builder.__doc__ or '').strip().splitlines()[0]}")
-    print(f"class: {type(model).__name__}    parameters: {model.count_params():,}")
+    print(f"class: {type(model).__name__}    parameters: {model.count_params():,}    "
+          + f"keras backend: {keras.backend.backend()}")
     print(f"input shape: {model.data_shape}    latent dim: {model.latent_dim}")
     print("family arguments (default -> used):")
     used = model_kwargs(args)
