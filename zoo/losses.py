@@ -20,6 +20,26 @@ def _flatten(x):
     return ops.reshape(x, (ops.shape(x)[0], -1))
 
 
+def pixel_error(x, x_hat, kind: str = "bce"):
+    """Elementwise reconstruction error, same shape as ``x_hat`` (the map anomaly scores show).
+
+    Args:
+        x: Targets; for ``"bce"`` they must lie in [0, 1].
+        x_hat: Reconstructions of the same shape (probabilities for ``"bce"``).
+        kind: ``"bce"`` (binary cross-entropy) or ``"mse"`` (squared error).
+
+    Returns:
+        A tensor shaped like ``x_hat``.
+    """
+    x = ops.cast(x, x_hat.dtype)
+    if kind == "bce":
+        p = ops.clip(x_hat, EPSILON, 1.0 - EPSILON)
+        return -(x * ops.log(p) + (1.0 - x) * ops.log(1.0 - p))
+    if kind == "mse":
+        return ops.square(x - x_hat)
+    raise ValueError(f"`kind` must be one of {RECONSTRUCTIONS}. Received: kind={kind!r}")
+
+
 def reconstruction_error(x, x_hat, kind: str = "bce", reduction: str = "mean"):
     """Per-example reconstruction error.
 
@@ -34,15 +54,7 @@ def reconstruction_error(x, x_hat, kind: str = "bce", reduction: str = "mean"):
     Returns:
         A ``(batch,)`` tensor.
     """
-    x = _flatten(ops.cast(x, x_hat.dtype))
-    x_hat = _flatten(x_hat)
-    if kind == "bce":
-        p = ops.clip(x_hat, EPSILON, 1.0 - EPSILON)
-        err = -(x * ops.log(p) + (1.0 - x) * ops.log(1.0 - p))
-    elif kind == "mse":
-        err = ops.square(x - x_hat)
-    else:
-        raise ValueError(f"`kind` must be one of {RECONSTRUCTIONS}. Received: kind={kind!r}")
+    err = _flatten(pixel_error(x, x_hat, kind))
     return ops.sum(err, axis=1) if reduction == "sum" else ops.mean(err, axis=1)
 
 
