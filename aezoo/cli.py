@@ -2,25 +2,74 @@
 
 Every failure prints one line ``aezoo: error: ...`` on stderr and exits non-zero;
 ``--traceback`` shows the full stack for debugging.
+
+A normal run is quiet and quick: TensorFlow's C++ logs are off (the environment
+is set before anything imports it), Python warnings are hidden (``--verbose``
+shows both), and ``list``, ``info ENTRY`` and ``--help`` never import Keras:
+the other commands' modules are imported only when one of them is run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 
-from zoo.cliargs import add_data_arguments, add_model_arguments, model_kwargs
+from zoo.cliargs import (
+    add_data_arguments,
+    add_model_arguments,
+    model_kwargs,
+    positive_float,
+    positive_int,
+)
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+#: Environment that keeps TensorFlow, XLA, absl and gRPC from logging on a normal run.
+QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "GLOG_minloglevel": "3", "GRPC_VERBOSITY": "ERROR",
+             "TF_ENABLE_ONEDNN_OPTS": "0"}
+#: Third-party Python loggers lowered to errors on a normal run.
+QUIET_LOGGERS = ("tensorflow", "absl", "jax", "jax._src.xla_bridge", "h5py", "tf2onnx", "onnxruntime")
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null meanwhile: C++ libraries log there before any setting applies."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def quiet(verbose: bool) -> None:
+    """Silence third-party logs for the rest of the process unless ``verbose`` (call before Keras loads)."""
+    if verbose:
+        return
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = QUIET_ENV["TF_CPP_MIN_LOG_LEVEL"]
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if "keras" not in sys.modules:
+        # absl's C++ logging writes its "before InitializeLog" lines while the framework loads.
+        with _native_stderr_silenced():
+            importlib.import_module("keras")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    import zoo
+    from zoo.pretrained import list_pretrained
+    from zoo.registry import list_models
 
-    names = zoo.list_pretrained(args.filter) if args.pretrained else zoo.list_models(args.filter)
+    names = list_pretrained(args.filter) if args.pretrained else list_models(args.filter)
     for name in names:
         print(name)
     return 0
@@ -84,11 +133,23 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_dir(args: argparse.Namespace) -> str:
+    if args.run_dir:
+        return args.run_dir
+    if args.model is None or args.dataset is None:
+        raise ValueError("aezoo train needs MODEL and --dataset (or --resume with --run-dir, which takes "
+                         + "them from the run folder).")
+    return f"runs/{args.model}.{args.dataset.replace('/', '_').replace(':', '_')}"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from zoo.train import train
 
+    if not args.resume and (args.model is None or args.dataset is None):
+        missing = " and ".join(n for n, v in (("MODEL", args.model), ("--dataset", args.dataset)) if v is None)
+        raise ValueError(f"aezoo train needs {missing} for a new run (only --resume takes them from --run-dir).")
     result = train(
-        args.model, args.dataset, args.run_dir or f"runs/{args.model}.{args.dataset.replace('/', '_')}",
+        args.model, args.dataset, _run_dir(args),
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         seed=args.seed, model_kwargs=model_kwargs(args), data_dir=args.data_dir,
         download=args.download, resume=args.resume, tensorboard=args.tensorboard,
@@ -96,7 +157,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         command=args.record_command,
     )
     t = result.card["training"]
-    print(f"trained {args.model} for {t['epochs']} epochs in {t['wall_time_s']} s; "
+    print(f"trained {result.card['model']} on {result.card['dataset']} for {t['epochs']} epochs in {t['wall_time_s']} s; "
           + f"final loss {t['final_loss']:.5g}; run folder: {result.run_dir}")
     return 0
 
@@ -139,12 +200,37 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "list": cmd_list, "info": cmd_info, "train": cmd_train, "evaluate": cmd_evaluate,
 }
 #: Modules that add their own subcommands with ``add_commands(subparsers) -> {name: function}``.
-COMMAND_MODULES = ("aezoo.export_commands", "aezoo.quickstart", "aezoo.bench_commands")
+COMMAND_MODULES = ("aezoo.export_commands", "aezoo.anomaly_commands", "aezoo.quickstart", "aezoo.bench_commands")
+#: The commands each module adds, with the one line ``aezoo --help`` shows for them without importing it.
+MODULE_COMMANDS = {
+    "export": ("aezoo.export_commands", "export a model part to SavedModel, ONNX or LiteRT and validate it"),
+    "encode": ("aezoo.export_commands", "encode images with a model or an exported artifact"),
+    "anomaly": ("aezoo.anomaly_commands", "anomaly detection: fit a detector on normal data, score new data"),
+    "quickstart": ("aezoo.quickstart", "load a pretrained encoder, export it everywhere, time it (make demo)"),
+    "bench": ("aezoo.bench_commands", "run a benchmark script (train, infer or peak)"),
+}
+#: Commands that need no Keras (``info`` of a pretrained entry reads its card only).
+LIGHT_COMMANDS = ("list",)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _requested(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (its first word that is not an option), if any."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``aezoo`` parser; given ``argv``, other modules' commands are only named (their modules stay unloaded).
+
+    Args:
+        argv: The arguments about to be parsed, or None for the full parser.
+
+    Returns:
+        The parser.
+    """
     parser = argparse.ArgumentParser(prog="aezoo", description="Autoencoder model zoo.")
     parser.add_argument("--traceback", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("--verbose", dest="show_logs", action="store_true",
+                        help="show third-party log lines and Python warnings (hidden by default)")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="list registered models")
     p.add_argument("filter", nargs="?", help="only names containing this text")
@@ -154,17 +240,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(p)
 
     p = sub.add_parser("train", help="train a model and write a run folder")
-    p.add_argument("model", help="registered model name, see `aezoo list`")
-    p.add_argument("--dataset", required=True,
-                   help="mnist, fashion_mnist, sample:mnist, or a path (.npy/.npz/.csv/image folder)")
+    p.add_argument("model", nargs="?", help="registered model name, see `aezoo list` (with --resume: optional)")
+    p.add_argument("--dataset", help="mnist, fashion_mnist, sample:mnist, or a path (.npy/.npz/.csv/image "
+                   + "folder); required unless --resume")
     p.add_argument("--run-dir", help="output folder (default runs/MODEL.DATASET)")
-    p.add_argument("--epochs", type=int, help="total epochs (default 20)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", action="store_true", help="continue the unfinished run in --run-dir")
+    # Defaults of None: --resume compares only what was typed with the run's run.json.
+    p.add_argument("--epochs", type=positive_int, help="total epochs (default 20)")
+    p.add_argument("--batch-size", type=positive_int, help="examples per step (default 128)")
+    p.add_argument("--learning-rate", type=positive_float, help="Adam's learning rate (default 0.001)")
+    p.add_argument("--seed", type=int, help="seeds weights, shuffling and noise (default 0)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the unfinished run in --run-dir; any option given must match the run")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
-    p.add_argument("--verbose", default="auto", help="Keras progress: auto, 0, 1 or 2")
+    p.add_argument("--verbose", default="auto", choices=["auto", "0", "1", "2"], help="Keras progress mode")
     p.add_argument("--record-command", help=argparse.SUPPRESS)
     add_data_arguments(p)
     add_model_arguments(p)
@@ -178,26 +266,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check-card", action="store_true",
                    help="fail unless every metric is within 1%% of the pretrained card")
     add_data_arguments(p)
+    requested = None if argv is None else _requested(argv)
     for module in COMMAND_MODULES:
-        COMMANDS.update(importlib.import_module(module).add_commands(sub))
+        commands = [c for c, (m, _) in MODULE_COMMANDS.items() if m == module]
+        if argv is None or requested in commands:
+            COMMANDS.update(importlib.import_module(module).add_commands(sub))
+        else:
+            for command in commands:
+                sub.add_parser(command, help=MODULE_COMMANDS[command][1], add_help=False)
     return parser
+
+
+def _needs_keras(args: argparse.Namespace) -> bool:
+    if args.command in LIGHT_COMMANDS:
+        return False
+    if args.command == "info":
+        from zoo.pretrained import list_pretrained
+
+        return args.name not in list_pretrained()
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``aezoo`` console script."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        print("aezoo: interrupted", file=sys.stderr)
-        return 130
-    except Exception as err:  # noqa: BLE001 - the CLI turns every failure into one line
-        if args.traceback:
-            raise
-        message = " ".join(str(err).split()) or type(err).__name__
-        print(f"aezoo: error: {message}", file=sys.stderr)
-        return 1
+    with warnings.catch_warnings():
+        if not args.show_logs:
+            warnings.simplefilter("ignore")
+        try:
+            if _needs_keras(args):
+                quiet(args.show_logs)
+            return COMMANDS[args.command](args)
+        except KeyboardInterrupt:
+            print("aezoo: interrupted", file=sys.stderr)
+            return 130
+        except Exception as err:  # noqa: BLE001 - the CLI turns every failure into one line
+            if args.traceback:
+                raise
+            message = " ".join(str(err).split()) or type(err).__name__
+            print(f"aezoo: error: {message}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

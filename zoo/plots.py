@@ -80,3 +80,55 @@ def latent_scatter(model: Autoencoder, x: np.ndarray, y: np.ndarray, path: str |
     if title:
         ax.set_title(title, fontsize=9)
     return _save(plt, fig, path)
+
+
+def score_histogram(normal: np.ndarray, anomalous: np.ndarray | None, threshold: float,
+                    path: str | os.PathLike, title: str | None = None) -> str:
+    """Save a PNG: histograms of normal (and anomalous) anomaly scores with the threshold marked."""
+    plt, fig, axes = _figure(1, 1, scale=5.0)
+    ax = axes[0, 0]
+    ax.axis("on")
+    pooled = np.concatenate([normal] + ([anomalous] if anomalous is not None else []))
+    bins = np.linspace(np.min(pooled), np.max(pooled), 60)
+    ax.hist(normal, bins=bins, alpha=0.6, density=True, label=f"normal ({len(normal)})")
+    if anomalous is not None:
+        ax.hist(anomalous, bins=bins, alpha=0.6, density=True, label=f"anomalous ({len(anomalous)})")
+    ax.axvline(threshold, color="k", linestyle="--", label=f"threshold {threshold:.4g}")
+    ax.set_xlabel("anomaly score")
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(plt, fig, path)
+
+
+def roc_plot(labels: np.ndarray, scores: np.ndarray, path: str | os.PathLike, title: str | None = None) -> str:
+    """Save a PNG of the ROC curve (anomaly = positive) with its AUROC."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    fpr, tpr, _ = roc_curve(labels, scores)
+    plt, fig, axes = _figure(1, 1, scale=4.5)
+    ax = axes[0, 0]
+    ax.axis("on")
+    ax.plot(fpr, tpr, label=f"AUROC {roc_auc_score(labels, scores):.4f}")
+    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8)
+    ax.set_xlabel("false-positive rate")
+    ax.set_ylabel("true-positive rate")
+    ax.legend(fontsize=8, loc="lower right")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(plt, fig, path)
+
+
+def anomaly_grid(x: np.ndarray, maps: np.ndarray, scores: np.ndarray, path: str | os.PathLike, n: int = 10,
+                 title: str | None = None) -> str:
+    """Save a PNG of the ``n`` most anomalous inputs (top row) and their per-pixel error maps (bottom)."""
+    top = np.argsort(-scores)[:n]
+    plt, fig, axes = _figure(2, len(top))
+    for c, i in enumerate(top):
+        axes[0, c].imshow(np.squeeze(x[i]), cmap="gray", vmin=0, vmax=1)
+        axes[0, c].set_title(f"score {scores[i]:.3g}", fontsize=6)
+        axes[1, c].imshow(np.squeeze(maps[i]), cmap="inferno")
+    axes[1, 0].set_title("error maps", fontsize=6, loc="left")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _save(plt, fig, path)

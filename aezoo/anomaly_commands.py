@@ -1,0 +1,133 @@
+"""``aezoo anomaly fit`` and ``aezoo anomaly score``: ``zoo.anomaly`` on the command line.
+
+    aezoo anomaly fit ae_conv.mnist --normal my_normal.npy --out detectors/mine --fpr 0.01
+    aezoo anomaly score detectors/mine --input new.npy --output scores.csv
+
+Data arguments take what training takes: ``mnist`` / ``fashion_mnist`` (the
+train split for ``--normal``, the test split elsewhere), ``sample:NAME`` (the
+bundled 1k images), or a path (``.npy``, ``.npz``, ``.csv`` or an image
+folder); ``--normal-class`` keeps one label of a known dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from zoo.anomaly import SCORES
+
+
+def load_images(source: str, split: str, keep_class: int | None = None,
+                shape: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Images in [0, 1] and their labels (None for your own data) from a data spec."""
+    from zoo import data
+
+    try:
+        spec = data.parse_data_spec(source)
+    except ValueError:
+        spec = None  # a path that does not exist: load_user_data names it
+    if spec is not None and spec.kind == "sample":
+        x, y = data.load_sample(spec.name)
+    elif spec is not None and spec.kind == "dataset":
+        x, y = data.load_dataset(spec.name, split)
+    else:
+        size = tuple(shape[:2]) if shape and len(shape) == 3 else None
+        x, y = data.load_user_data(source, image_size=size), None
+    if keep_class is not None:
+        if y is None:
+            raise ValueError("--normal-class needs a labelled dataset (mnist, fashion_mnist, sample:NAME). "
+                             + f"Received: {source}")
+        x, y = x[y == keep_class], y[y == keep_class]
+    if len(x) == 0:
+        raise ValueError(f"{source} holds no images" + (f" of class {keep_class}" if keep_class is not None else ""))
+    return data.to_unit_range(x), y
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """Fit a detector on normal data, save it, and draw its pictures."""
+    from zoo.anomaly import Detector
+    from zoo.plots import anomaly_grid, score_histogram
+    from zoo.pretrained import load_target
+
+    if args.fpr is not None and args.percentile is not None:
+        raise ValueError("Choose one of --fpr and --percentile.")
+    model, _ = load_target(args.model)
+    x, _ = load_images(args.normal, "train", args.normal_class, model.data_shape)
+    validation = load_images(args.validation, "test", args.normal_class, model.data_shape)[0] \
+        if args.validation else None
+    detector = Detector(model, score=args.score, seed=args.seed)
+    detector.fit(x, validation, fpr=args.fpr, percentile=args.percentile)
+    out = detector.save(args.out, overwrite=args.overwrite)
+    normal_scores, maps = detector.score_with_maps(validation if validation is not None else x[:2000])
+    score_histogram(normal_scores, None, detector.threshold, out / "scores.png", title=f"{model.name}: {args.score}")
+    anomaly_grid(validation if validation is not None else x[:2000], maps, normal_scores,
+                 out / "most_anomalous_normal.png", title="highest-scoring normal examples")
+    s = detector.statistics
+    print(f"fitted a {args.score} detector on {s['n_normal']} normal examples; threshold {detector.threshold:.6g} "
+          + f"({detector.threshold_method}); false-positive rate on {s['n_validation']} normal validation "
+          + f"examples {100 * s['validation_false_positive_rate']:.2f}%; wrote {out}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score inputs with a saved detector; write a CSV (and maps / pictures if asked)."""
+    from zoo.anomaly import Detector
+    from zoo.plots import anomaly_grid, roc_plot, score_histogram
+
+    detector = Detector.load(args.detector)
+    x, y = load_images(args.input, "test", None, detector.model.data_shape)
+    scores, maps = detector.score_with_maps(x)
+    flags = (scores > detector.threshold).astype(int)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["index,score,anomaly" + (",label" if y is not None else "")]
+    lines += [f"{i},{s:.8g},{f}" + (f",{int(y[i])}" if y is not None else "")
+              for i, (s, f) in enumerate(zip(scores, flags, strict=True))]
+    out.write_text("\n".join(lines) + "\n")
+    if args.maps:
+        np.save(args.maps, maps)
+    if args.pictures:
+        folder = Path(args.pictures)
+        folder.mkdir(parents=True, exist_ok=True)
+        anomaly_grid(x, maps, scores, folder / "most_anomalous.png", title="most anomalous inputs")
+        if y is not None and args.normal_class is not None:
+            labels = (y != args.normal_class).astype(int)
+            score_histogram(scores[labels == 0], scores[labels == 1], detector.threshold, folder / "scores.png")
+            if len(np.unique(labels)) == 2:
+                roc_plot(labels, scores, folder / "roc.png")
+    print(f"scored {len(x)} inputs: {int(flags.sum())} above the threshold {detector.threshold:.6g}; wrote {out}")
+    return 0
+
+
+def add_commands(sub) -> dict[str, Callable[[argparse.Namespace], int]]:
+    """Add ``anomaly fit`` and ``anomaly score`` to the ``aezoo`` parser."""
+    p = sub.add_parser("anomaly", help="anomaly detection: fit a detector on normal data, score new data",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = p.add_subparsers(dest="anomaly_command", required=True)
+    f = commands.add_parser("fit", help="fit and save a detector")
+    f.add_argument("model", help="pretrained name, .keras file or run folder")
+    f.add_argument("--normal", required=True, help="normal data (dataset, sample:NAME or a path)")
+    f.add_argument("--normal-class", type=int, help="keep only this label of a known dataset")
+    f.add_argument("--validation", help="normal validation data for the threshold (default: 20%% held out)")
+    f.add_argument("--score", choices=SCORES, default="reconstruction")
+    f.add_argument("--fpr", type=float, help="target false-positive rate, e.g. 0.01")
+    f.add_argument("--percentile", type=float, help="threshold percentile of normal scores (default 99)")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--out", required=True, help="detector folder to write")
+    f.add_argument("--overwrite", action="store_true")
+    s = commands.add_parser("score", help="score inputs with a saved detector")
+    s.add_argument("detector", help="folder written by `aezoo anomaly fit`")
+    s.add_argument("--input", required=True, help="data to score (dataset test split, sample:NAME or a path)")
+    s.add_argument("--output", required=True, help="CSV of index, score, anomaly (and label)")
+    s.add_argument("--maps", help="also save the per-pixel error maps (.npy)")
+    s.add_argument("--pictures", help="folder for the most-anomalous grid (and histograms/ROC with labels)")
+    s.add_argument("--normal-class", type=int, help="with labelled input: the normal class, for histograms and ROC")
+
+    def run(args: argparse.Namespace) -> int:
+        return {"fit": cmd_fit, "score": cmd_score}[args.anomaly_command](args)
+
+    return {"anomaly": run}
+

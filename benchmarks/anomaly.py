@@ -1,0 +1,208 @@
+"""The one-class anomaly benchmark of Ruff et al. (Deep SVDD, ICML 2018) on MNIST and Fashion-MNIST.
+
+    python -m benchmarks.anomaly --datasets mnist fashion_mnist --families ae_dense ae_conv denoising_conv vae_conv
+
+For each class c of each dataset: train on the training images of class c only,
+score the full test split with c as normal and the other nine classes as
+anomalies, and report AUROC and AUPRC (anomaly = positive) per class and the
+mean. Every aezoo family is scored with each applicable ``zoo.anomaly`` score
+(reconstruction, Mahalanobis, combined; ELBO for VAEs); a detector calibrated
+on held-out normal training images for a 1% false-positive rate is also
+checked on the test split's normal images. In the same run, scikit-learn
+baselines on the same splits: PCA reconstruction error, IsolationForest,
+one-class SVM (RBF) and a Gaussian KDE on PCA features.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from zoo.cliargs import positive_int, script_main
+
+FAMILIES = ("ae_dense", "ae_conv", "denoising_conv", "vae_conv")
+BASELINES = ("pca_reconstruction", "isolation_forest", "ocsvm_rbf", "kde_pca")
+RESULTS = Path("benchmarks") / "results" / "anomaly"
+
+
+def baseline_scores(name: str, x_train: np.ndarray, x_test: np.ndarray, seed: int = 0,
+                    components: int = 32) -> np.ndarray:
+    """Anomaly scores (higher = more anomalous) of one scikit-learn baseline fitted on normal ``x_train``."""
+    from sklearn.decomposition import PCA
+
+    a, b = x_train.reshape(len(x_train), -1), x_test.reshape(len(x_test), -1)
+    if name == "pca_reconstruction":
+        pca = PCA(components, random_state=seed).fit(a)
+        return np.mean((b - pca.inverse_transform(pca.transform(b))) ** 2, axis=1)
+    if name == "isolation_forest":
+        from sklearn.ensemble import IsolationForest
+
+        return -IsolationForest(n_estimators=100, random_state=seed).fit(a).score_samples(b)
+    if name == "ocsvm_rbf":
+        from sklearn.svm import OneClassSVM
+
+        return -OneClassSVM(kernel="rbf", gamma="scale", nu=0.1).fit(a).score_samples(b)
+    if name == "kde_pca":
+        from sklearn.neighbors import KernelDensity
+
+        pca = PCA(components, whiten=True, random_state=seed).fit(a)
+        fa, fb = pca.transform(a), pca.transform(b)
+        bandwidth = len(fa) ** (-1.0 / (components + 4))  # Scott's rule on whitened features
+        return -KernelDensity(bandwidth=bandwidth).fit(fa).score_samples(fb)
+    raise ValueError(f"Unknown baseline {name!r}; choose from {BASELINES}.")
+
+
+def train_family(family: str, x_train: np.ndarray, epochs: int, seed: int, batch_size: int = 128):
+    """A registered model trained on normal images through aezoo's default path."""
+    import keras
+
+    import zoo
+    from zoo.data import make_pipeline
+    from zoo.train import compile_options
+
+    keras.utils.set_random_seed(seed)
+    kwargs = {"seed": seed} if "seed" in zoo.registry.builder_arguments(family) else {}
+    model = zoo.create_model(family, input_shape=x_train.shape[1:], **kwargs)
+    model.compile(keras.optimizers.Adam(1e-3), **compile_options(model))
+    model.fit(make_pipeline(x_train, batch_size, seed=seed), epochs=epochs, verbose=0)
+    return model
+
+
+def aezoo_rows(model, family: str, x_normal: np.ndarray, x_test: np.ndarray, y_anomaly: np.ndarray,
+               normal_test: np.ndarray, seed: int) -> list[dict]:
+    """One row per score of a trained model: AUROC, AUPRC, and the 1%-FPR detector's measured FPR."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from zoo.anomaly import Detector
+
+    scores = ["reconstruction", "mahalanobis", "combined"] + (["elbo"] if hasattr(model, "encode_distribution")
+                                                             else [])
+    rows = []
+    for score in scores:
+        detector = Detector(model, score=score, seed=seed).fit(x_normal, fpr=0.01)
+        s = detector.score_samples(x_test)
+        rows.append({"method": f"{family}/{score}", "auroc": roc_auc_score(y_anomaly, s),
+                     "auprc": average_precision_score(y_anomaly, s),
+                     "fpr_at_1pct": float(np.mean(s[normal_test] > detector.threshold))})
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark and write ``OUT/anomaly.{csv,json,md,png}``."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from zoo import data as zdata
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    start = time.perf_counter()
+    for dataset in args.datasets:
+        x_train_all, y_train_all = zdata.load_dataset(dataset, "train", data_dir=args.data_dir)
+        x_test_u8, y_test = zdata.load_dataset(dataset, "test", data_dir=args.data_dir)
+        x_test = zdata.to_unit_range(x_test_u8)
+        for c in args.classes:
+            x_normal = x_train_all[y_train_all == c][: args.max_train]
+            y_anomaly = (y_test != c).astype(int)
+            base = {"dataset": dataset, "normal_class": c, "n_train": len(x_normal)}
+            for name in args.baselines:
+                t0 = time.perf_counter()
+                s = baseline_scores(name, zdata.to_unit_range(x_normal), x_test, args.seed)
+                rows.append({**base, "method": name, "auroc": roc_auc_score(y_anomaly, s),
+                             "auprc": average_precision_score(y_anomaly, s), "fpr_at_1pct": None,
+                             "seconds": time.perf_counter() - t0})
+                _log(rows[-1], start)
+            for family in args.families:
+                t0 = time.perf_counter()
+                model = train_family(family, x_normal, args.epochs.get(family, args.default_epochs), args.seed)
+                for row in aezoo_rows(model, family, zdata.to_unit_range(x_normal), x_test, y_anomaly,
+                                      y_anomaly == 0, args.seed):
+                    rows.append({**base, **row, "seconds": time.perf_counter() - t0})
+                    _log(rows[-1], start)
+            _write(rows, out, args)
+    _write(rows, out, args)
+    print(summary_table(rows))
+    return 0
+
+
+def _log(row: dict, start: float) -> None:
+    print(f"[{time.perf_counter() - start:7.0f}s] {row['dataset']} class {row['normal_class']} {row['method']:<32} "
+          + f"AUROC {row['auroc']:.4f}", flush=True)
+
+
+def summary_table(rows: list[dict]) -> str:
+    """Markdown: per method and dataset, the AUROC of each class and the mean."""
+    lines = []
+    for dataset in sorted({r["dataset"] for r in rows}):
+        subset = [r for r in rows if r["dataset"] == dataset]
+        classes = sorted({r["normal_class"] for r in subset})
+        lines += [f"**{dataset}** (AUROC, normal class in the columns)", "",
+                  "| method | " + " | ".join(map(str, classes)) + " | mean | mean AUPRC | FPR @1% target |",
+                  "|---|" + "---|" * (len(classes) + 3)]
+        methods = sorted({r["method"] for r in subset},
+                         key=lambda m: -np.mean([r["auroc"] for r in subset if r["method"] == m]))
+        for m in methods:
+            by_class = {r["normal_class"]: r for r in subset if r["method"] == m}
+            fprs = [r["fpr_at_1pct"] for r in by_class.values() if r["fpr_at_1pct"] is not None]
+            fpr = f"{100 * np.mean(fprs):.2f}% ({100 * min(fprs):.1f}-{100 * max(fprs):.1f})" if fprs else "-"
+            lines.append(f"| {m} | " + " | ".join(f"{by_class[c]['auroc']:.3f}" if c in by_class else "-"
+                                                  for c in classes)
+                         + f" | **{np.mean([r['auroc'] for r in by_class.values()]):.4f}** | "
+                         + f"{np.mean([r['auprc'] for r in by_class.values()]):.4f} | {fpr} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _write(rows: list[dict], out: Path, args: argparse.Namespace) -> None:
+    from zoo.environment import environment
+
+    record = {"command": "python -m benchmarks.anomaly " + " ".join(args.argv), "environment": environment(),
+              "rows": rows}
+    (out / "anomaly.json").write_text(json.dumps(record, indent=1, default=float) + "\n")
+    keys = ["dataset", "normal_class", "n_train", "method", "auroc", "auprc", "fpr_at_1pct", "seconds"]
+    lines = [",".join(keys)] + [",".join("" if r.get(k) is None else str(r.get(k)) for k in keys) for r in rows]
+    (out / "anomaly.csv").write_text("\n".join(lines) + "\n")
+    (out / "anomaly.md").write_text(summary_table(rows) + "\n")
+
+
+def _epochs(items: list[str]) -> dict[str, int]:
+    out = {}
+    for item in items or []:
+        family, _, n = item.partition("=")
+        out[family] = positive_int(n)
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's options."""
+    parser.add_argument("--datasets", nargs="+", default=["mnist", "fashion_mnist"])
+    parser.add_argument("--classes", nargs="+", type=int, default=list(range(10)))
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES))
+    parser.add_argument("--baselines", nargs="+", default=list(BASELINES), choices=BASELINES)
+    parser.add_argument("--default-epochs", type=positive_int, default=20)
+    parser.add_argument("--epochs", nargs="*", default=[], metavar="FAMILY=N", help="per-family epochs")
+    parser.add_argument("--max-train", type=positive_int, default=10_000, help="cap on normal training images")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--out", default=str(RESULTS), help="output folder")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+
+    def _run(args: argparse.Namespace) -> int:
+        args.argv, args.epochs = argv, _epochs(args.epochs)
+        return run(args)
+
+    return script_main(add_arguments, _run, argv, prog="python -m benchmarks.anomaly", doc=__doc__)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
