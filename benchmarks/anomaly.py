@@ -68,7 +68,7 @@ def train_family(family: str, x_train: np.ndarray, epochs: int, seed: int, batch
     kwargs = {"seed": seed} if "seed" in zoo.registry.builder_arguments(family) else {}
     model = zoo.create_model(family, input_shape=x_train.shape[1:], **kwargs)
     model.compile(keras.optimizers.Adam(1e-3), **compile_options(model))
-    model.fit(make_pipeline(x_train, batch_size, seed=seed), epochs=epochs, verbose=0)
+    model.fit(make_pipeline(x_train, batch_size, seed=seed), epochs=epochs, verbose=0, shuffle=False)
     return model
 
 
