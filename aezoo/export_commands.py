@@ -36,6 +36,8 @@ def read_images(source: str, shape: tuple[int, ...] | None = None) -> np.ndarray
         x = data.load_dataset(spec.name, "test")[0]
     else:
         x = data.load_user_data(source, image_size=tuple(shape[:2]) if shape and len(shape) == 3 else None)
+    if len(x) == 0:
+        raise ValueError(f"{source} is empty: it holds no images.")
     x = data.to_unit_range(x)
     same_size = shape is not None and x.ndim > 1 and np.prod(x.shape[1:]) == np.prod(shape)
     if same_size and x.shape[1:] != tuple(shape):
@@ -66,6 +68,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quantize", choices=quantize_choices(), help=offers)
     parser.add_argument("--calibration-data", help="images (.npy/.npz/image folder/sample:NAME) to calibrate "
                         + f"{'/'.join(quantize_choices(calibrated_only=True))} (default: the bundled sample)")
+    fallback = "; ".join(f"{fmt.title} {', '.join(fmt.fallback)}" for fmt in FORMATS.values() if fmt.fallback)
+    parser.add_argument("--fallback", choices=["auto"], help="if the int8 export misses --mse-rtol, keep the layers "
+                        + f"with the largest int8 error in float until it holds ({fallback})")
     for name, (option, owners) in _declared_options().items():
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=option.type,
                             help=f"{', '.join(owners)} only: {option.help}")
@@ -77,7 +82,7 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export one model part to one or all formats and print the reports."""
-    from export import FORMATS, ExportValidationError, export_model, format_table
+    from export import FORMATS, ExportValidationError, export_model, format_table, quantization_table
     from export.exporter import resolve_model
 
     formats = list(FORMATS) if args.format == "all" else [args.format]
@@ -98,12 +103,16 @@ def cmd_export(args: argparse.Namespace) -> int:
         try:
             reports.append(export_model(model, fmt, target, part=args.part, quantize=args.quantize,
                                         calibration_data=calibration, atol=args.atol, mse_rtol=args.mse_rtol,
-                                        overwrite=args.overwrite, card=card, layout="folder", **own))
+                                        overwrite=args.overwrite, card=card, layout="folder",
+                                        fallback=args.fallback if args.quantize in FORMATS[fmt].fallback else None,
+                                        **own))
         except ExportValidationError as err:
             reports.append(err.report)
             failed.append(str(err))
     print(format_table(reports))
     for report in reports:
+        if report.quantization.get("layers"):
+            print(quantization_table(report))
         if report.passed:
             print(f"wrote {report.path}")
     if failed:

@@ -44,7 +44,7 @@ def quantization_columns(report) -> dict:
     floats = q.get("float_layers", [])
     latency = q.get("latency_ms", {})
     return {"calibration_method": report.details.get("calibration_method"), "fallback": q.get("fallback"),
-            "float_layers": len(floats) if q else None,
+            "float_layers": len(floats) if "layers" in q else None,
             "float_layer_names": "; ".join(f"{f['op']} {f['name']}" for f in floats),
             "latency_ms_b1": latency.get("1"), "latency_ms_b256": latency.get("256")}
 

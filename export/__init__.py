@@ -11,6 +11,7 @@ Example:
 
 from export.registry import (
     FORMATS,
+    Calibrated,
     ExportFormat,
     FormatOption,
     QuantizeOption,
@@ -29,7 +30,7 @@ import_formats()
 
 from export.exporter import ExportValidationError, export_model  # noqa: E402
 from export.graph import PARTS  # noqa: E402
-from export.report import REPORT_FILE, REPORT_SUFFIX, ExportReport, format_table  # noqa: E402
+from export.report import REPORT_FILE, REPORT_SUFFIX, ExportReport, format_table, quantization_table  # noqa: E402
 from export.runtime import find_artifact, load_artifact  # noqa: E402
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "ExportFormat",
     "ExportReport",
     "ExportValidationError",
+    "Calibrated",
     "FormatOption",
     "QuantizeOption",
     "Runner",
@@ -51,6 +53,7 @@ __all__ = [
     "get_format",
     "import_formats",
     "load_artifact",
+    "quantization_table",
     "quantize_choices",
     "register_format",
     "runtime_variants",

@@ -83,7 +83,9 @@ def format_table(reports: list[ExportReport]) -> str:
     rows = [header, "-" * len(header)]
     for r in reports:
         delta = "" if r.mse_delta_rel is None else f"{100 * r.mse_delta_rel:+.2f}%"
-        status = "ok" if r.passed else "FAILED: " + "; ".join(r.failures)
+        floats = len((r.quantization or {}).get("float_layers", []))
+        status = ("ok" + (f" ({floats} layer{'s' if floats > 1 else ''} kept in float)" if floats else "")
+                  if r.passed else "FAILED: " + "; ".join(r.failures))
         rows.append(f"{r.model_name:<22} {r.part:<11} {r.format:<11} {r.quantize or '-':<12} "
                     + f"{_size(r.size_bytes):>10} {r.max_abs_error:>11.2e} {delta:>10}  {status}")
     return "\n".join(rows)
@@ -91,3 +93,19 @@ def format_table(reports: list[ExportReport]) -> str:
 
 def _size(n: int) -> str:
     return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.2f} MiB"
+
+
+def quantization_table(report: ExportReport) -> str:
+    """The quantization report of one export: per-layer int8 error, the layers kept in float and why, latency."""
+    q = report.quantization
+    lines = [f"{report.model_name} {report.part} {report.format} {report.quantize}: calibrated on "
+             + f"{q.get('calibration_samples')} inputs; reconstruction MSE {100 * (report.mse_delta_rel or 0):+.2f}% "
+             + f"(bound +{100 * (report.mse_rtol or 0):g}%), size {_size(report.size_bytes)}, latency "
+             + ", ".join(f"batch {b}: {ms:.3f} ms" for b, ms in q.get("latency_ms", {}).items())]
+    reasons = {f["name"]: f["reason"] for f in q.get("float_layers", [])}
+    lines.append(f"  {'layer (worst int8 error first)':<60} {'op':<16} {'RMS err':>9} {'rel.':>7}  precision")
+    for layer in q.get("layers", []):
+        rel = "" if layer["relative"] is None else f"{100 * layer['relative']:.1f}%"
+        where = "float: " + reasons[layer["name"]] if layer["name"] in reasons else "int8"
+        lines.append(f"  {layer['name'][-60:]:<60} {layer['op']:<16} {layer['rmse']:>9.3g} {rel:>7}  {where}")
+    return "\n".join(lines)

@@ -82,7 +82,7 @@ def test_existing_export_is_kept_unless_overwrite(tmp_path):
         ({"format": "onnxx"}, ValueError, "Did you mean: onnx"),
         ({"format": "onnx", "part": "encodr"}, ValueError, "part"),
         ({"format": "saved_model", "quantize": "float16"}, ValueError, "no quantize='float16'"),
-        ({"format": "onnx", "quantize": "int8"}, ValueError, "it offers: dynamic_int8"),
+        ({"format": "onnx", "quantize": "int4"}, ValueError, "it offers: dynamic_int8, int8"),
         ({"format": "tflite", "quantize": "int4"}, ValueError, "float16, dynamic_int8, int8, int16x8"),
         ({"format": "onnx", "atol": -1.0}, ValueError, "atol"),
         ({"format": "onnx", "validation_data": np.zeros((4, 3))}, ValueError, "expected"),

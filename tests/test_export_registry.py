@@ -95,11 +95,12 @@ def test_built_in_declarations():
     tflite, onnx_fmt = export.get_format("tflite"), export.get_format("onnx")
     assert {q: o.mse_rtol for q, o in tflite.quantize_options.items()} == {
         "float16": 0.01, "dynamic_int8": 0.05, "int8": 0.10, "int16x8": 0.10}
-    assert tflite.calibrated == ("int8", "int16x8") and onnx_fmt.quantize == ("dynamic_int8",)
-    assert export.default_mse_rtol("onnx", "dynamic_int8") == 0.05
+    assert tflite.calibrated == ("int8", "int16x8") and onnx_fmt.quantize == ("dynamic_int8", "int8")
+    assert tflite.fallback == onnx_fmt.fallback == ("int8",) and onnx_fmt.calibrated == ("int8",)
+    assert export.default_mse_rtol("onnx", "dynamic_int8") == 0.05 and export.default_mse_rtol("onnx", "int8") == 0.10
     assert [tuple(v) for v in export.runtime_variants()] == [
-        ("saved_model", "saved_model", None), ("onnxruntime", "onnx", None), ("litert", "tflite", None),
-        ("litert_int8", "tflite", "int8")]
+        ("saved_model", "saved_model", None), ("onnxruntime", "onnx", None), ("onnxruntime_int8", "onnx", "int8"),
+        ("litert", "tflite", None), ("litert_int8", "tflite", "int8")]
     assert [(f.name, f.suffix) for f in export.FORMATS.values()] == [
         ("saved_model", None), ("onnx", ".onnx"), ("tflite", ".tflite")]
     with pytest.raises(ValueError, match="already registered"):
