@@ -13,6 +13,12 @@ full-integer int8). A model is a pretrained entry or a registered name
 for 0.6 s in three rounds interleaved with the other runtimes (at least 5 calls
 a round); median and p90 latency per call, samples/s from the median. FLOPs per sample come from the part's layers
 (``benchmarks.flops``) and % of peak is against the matmul probe of this run.
+
+Latency floor: at batch 1 a dense part reads all its weights every call. The
+same run probes read bandwidth for a buffer of the part's weight bytes (4 per
+weight in float32 runtimes, 1 in int8 ones) and each batch-1 row's note gives
+``floor = weight bytes / bandwidth`` and the latency as a multiple of it; the
+batch-1 rows also go to ``OUT_floor.md``.
 """
 
 from __future__ import annotations
@@ -202,6 +208,7 @@ def measure(models: Sequence[str], parts: Sequence[str], runtimes: Sequence[str]
                         row = make_row("inference", cell["times"], cell["batch_size"], flops, peaks["float32"], env,
                                        model=name, part=part, runtime=rt, device=runs_on, precision=precision,
                                        xla=rt == "keras_xla", requested_batch_size=b, note=note)
+                        row["_weight_bytes"] = weight_bytes(model, part, precision)
                         rows.append(row)
                         print_rows([row], header=len(rows) == 1)
     finally:
@@ -228,8 +235,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, "inference_throughput")
 
 
+def weight_bytes(model: Autoencoder, part: str, precision: str) -> int:
+    """Bytes of ``part``'s weights as a runtime of ``precision`` stores them (int8: one per weight)."""
+    return model.get_part(part).count_params() * (1 if "int8" in precision else 4)
+
+
+def add_floors(rows: list[dict], env: dict) -> tuple[list[dict], list[str]]:
+    """Probe read bandwidth at each batch-1 row's weight bytes and note the floor in the row.
+
+    Returns:
+        ``(the probe's rows, a Markdown table of the batch-1 rows against their floors)``.
+    """
+    from benchmarks.peak import read_bandwidth
+
+    probes: dict[int, tuple[float, list[dict]]] = {}
+    table = ["| model | part | runtime | precision | weight bytes | read GB/s | floor ms | batch-1 ms | x floor |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        nbytes = row.pop("_weight_bytes", None)
+        if row["batch_size"] != 1 or nbytes is None:
+            continue
+        if nbytes not in probes:
+            probes[nbytes] = read_bandwidth(nbytes, env)
+        bandwidth = probes[nbytes][0]
+        floor = nbytes / bandwidth / 1e6
+        ratio = row["latency_ms_median"] / floor
+        row["note"] = "; ".join(filter(None, [row["note"], f"floor {floor:.4f} ms ({nbytes} weight bytes / "
+                                              + f"{bandwidth:.1f} GB/s read): {ratio:.2f}x floor"]))
+        table.append(f"| {row['model']} | {row['part']} | {row['runtime']} | {row['precision']} | {nbytes} | "
+                     + f"{bandwidth:.1f} | {floor:.4f} | {row['latency_ms_median']:.4f} | {ratio:.2f} |")
+    return [r for _, probe_rows in probes.values() for r in probe_rows], table
+
+
 def run(args: argparse.Namespace) -> int:
-    """Probe the peak, time every cell, print and write the rows; the exit code."""
+    """Probe the peak, time every cell, probe bandwidth for the batch-1 floors, print and write; the exit code."""
     from benchmarks.peak import start
 
     if args.backend or args.peers:
@@ -241,7 +280,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"matmul peak: {peaks['float32']:.1f} GFLOP/s (float32)")
     rows = measure(args.models, args.parts, args.runtimes, args.batch_sizes, device, peaks, env, args.min_seconds,
                    args.rounds)
-    return save(peak_rows + rows, args.out, f"inference throughput ({device}, {env['cpu']})")
+    bandwidth_rows, table = add_floors(rows, env)
+    print("\n".join(table))
+    floor_md = Path(args.out).with_name(Path(args.out).name + "_floor.md")
+    floor_md.parent.mkdir(parents=True, exist_ok=True)
+    floor_md.write_text("Batch-1 latency against the floor weight bytes / read bandwidth (same run):\n\n"
+                        + "\n".join(table) + "\n")
+    return save(peak_rows + bandwidth_rows + rows, args.out, f"inference throughput ({device}, {env['cpu']})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

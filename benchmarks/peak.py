@@ -113,6 +113,32 @@ def probe(device: str, precisions: Sequence[str] = ("float32",), sizes: Sequence
     return peaks, rows
 
 
+def read_bandwidth(nbytes: int, env: dict | None = None, min_seconds: float = 0.3) -> tuple[float, list[dict]]:
+    """Read bandwidth (GB/s) for a float32 buffer of ``nbytes``: the best of a NumPy sum and a matrix-vector product.
+
+    A batch-1 dense layer reads each weight once per call, as a matrix-vector
+    product does, so ``weight bytes / this bandwidth`` is the floor of its latency.
+    A buffer that fits in cache is read at cache speed: probe it at the model's size.
+
+    Returns:
+        ``(best GB/s, one row per reader)``.
+    """
+    env = env or row_environment()
+    cols = 256
+    rows_n = max(1, -(-max(nbytes, 4 * cols) // (4 * cols)))
+    a = np.random.default_rng(0).random((rows_n, cols), dtype=np.float32)
+    v = np.ones(cols, dtype=np.float32)
+    rows = []
+    for reader, fn in {"numpy_sum": lambda: a.sum(), "numpy_gemv": lambda: a @ v}.items():
+        times = time_calls(fn, warmup=3, min_iters=10, max_iters=2000, min_seconds=min_seconds)
+        row = make_row("bandwidth", times, 1, None, None, env, model="read", runtime=reader, device="cpu",
+                       precision="float32", xla=False, config=f"{a.nbytes} B")
+        row["note"] = f"{a.nbytes / row['latency_ms_median'] / 1e6:.2f} GB/s reading {a.nbytes} bytes"
+        rows.append(row)
+    best = max(a.nbytes / r["latency_ms_median"] / 1e6 for r in rows)
+    return best, rows
+
+
 def start(args: argparse.Namespace, precisions: Sequence[str] = ("float32",)) -> tuple[str, dict, dict, list[dict]]:
     """What every benchmark does first: resolve ``--device``, record the environment, probe the peak.
 
