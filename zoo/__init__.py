@@ -1,5 +1,9 @@
 """aezoo: a Keras 3 model zoo of autoencoders.
 
+Importing ``zoo`` is light: names, cards and argument parsing need neither
+Keras nor TensorFlow, so ``aezoo list`` answers at once. Models, layers and
+the rest load on first use (module ``__getattr__``, PEP 562).
+
 Example:
     >>> import zoo
     >>> zoo.list_models()[:3]
@@ -8,14 +12,34 @@ Example:
     >>> ae = zoo.create_model("ae_conv.mnist", pretrained=True)
 """
 
-from zoo import families as _families  # noqa: F401  (registers the recipes)
-from zoo import heads, layers, losses, regularizers
-from zoo.factory import create_model
-from zoo.heads import CodeHead
-from zoo.models import PARTS, VAE, Autoencoder, ContractiveAutoencoder
+from __future__ import annotations
+
+import importlib
+
 from zoo.pretrained import get_card, list_pretrained, load_encoder, load_pretrained, load_weights
 from zoo.registry import list_models, register_model
 from zoo.version import __version__
+
+#: Public names loaded on first use: name -> module that defines it.
+_LAZY = {
+    "create_model": "zoo.factory",
+    "CodeHead": "zoo.heads",
+    "PARTS": "zoo.models", "VAE": "zoo.models", "Autoencoder": "zoo.models",
+    "ContractiveAutoencoder": "zoo.models",
+}
+_SUBMODULES = ("heads", "layers", "losses", "regularizers", "families", "models")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"zoo.{name}")
+    else:
+        raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "__version__",

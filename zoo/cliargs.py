@@ -37,9 +37,12 @@ def parse_assignments(items: Sequence[str] | None) -> dict:
 def shape(text: str) -> tuple[int, ...]:
     """``argparse`` type for a per-example shape such as ``28,28,1`` or ``28x28x1``."""
     try:
-        return tuple(int(v) for v in text.replace("x", ",").split(",") if v)
+        dims = tuple(int(v) for v in text.replace("x", ",").split(",") if v)
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"expected a shape like 28,28,1. Received: {text!r}") from err
+    if not dims or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"expected a shape of sizes >= 1 like 28,28,1. Received: {text!r}")
+    return dims
 
 
 def positive_int(text: str) -> int:
@@ -53,10 +56,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    """``argparse`` type for a finite number > 0 (a learning rate)."""
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected a number > 0. Received: {text!r}") from err
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0. Received: {text!r}")
+    return value
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of commands that build a model from the registry."""
     parser.add_argument("--input-shape", type=shape, help="per-example shape, e.g. 28,28,1")
-    parser.add_argument("--latent-dim", type=int, help="size of the code")
+    parser.add_argument("--latent-dim", type=positive_int, help="size of the code")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="family argument, e.g. --set rho=0.05 (repeatable)")
 

@@ -185,73 +185,137 @@ def load_sample(name: str) -> tuple[np.ndarray, np.ndarray]:
         return f["x"].reshape((-1, *info.image_shape)), f["y"]
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK\x03\x04"
+
+
+def _magic(path: Path, n: int) -> bytes:
+    with path.open("rb") as f:
+        return f.read(n)
+
+
+def _read_images(folder: Path, image_size: tuple[int, int] | None, grayscale: bool) -> np.ndarray:
+    """Every image under ``folder`` (sorted paths), each read on its own so a broken one is named."""
+    from PIL import Image, UnidentifiedImageError
+
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise ValueError(f"No images in folder {folder}: expected files ending in {', '.join(IMAGE_SUFFIXES)}.")
+    size = tuple(image_size or (28, 28))
+    images = []
+    for path in files:
+        try:
+            with Image.open(path) as img:
+                img = img.convert("L" if grayscale else "RGB")
+                if img.size != (size[1], size[0]):
+                    img = img.resize((size[1], size[0]), Image.BILINEAR)
+                images.append(np.asarray(img, dtype=np.uint8))
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+            raise ValueError(f"Cannot read image {path}: {' '.join(str(err).split()) or type(err).__name__}. "
+                             + "Remove or replace the file.") from None
+    x = np.stack(images)
+    return x[..., None] if grayscale else x
+
+
+def _read_array_file(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(x, y or None)`` from a ``.npy``, ``.npz`` or ``.csv`` file, with errors that name the file."""
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        if _magic(path, 6) != _NPY_MAGIC:
+            raise ValueError(f"{path} is not a NumPy .npy file (it does not start with the .npy header); "
+                             + "save arrays with numpy.save.")
+        try:
+            return np.load(path, allow_pickle=False), None
+        except ValueError as err:
+            if "pickled" in str(err):
+                raise ValueError(f"{path} holds Python objects (dtype=object), not numbers; aezoo never "
+                                 + "unpickles data. Save a numeric array.") from None
+            raise ValueError(f"{path} is a damaged .npy file: {err}") from None
+        except (OSError, EOFError) as err:
+            raise ValueError(f"{path} is a damaged or truncated .npy file: {err}") from None
+    if suffix == ".npz":
+        if _magic(path, 4) != _ZIP_MAGIC:
+            raise ValueError(f"{path} is not a NumPy .npz file (not a zip archive); save arrays with numpy.savez.")
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                names = list(f.files)
+                if "x" in f:
+                    return f["x"], (f["y"] if "y" in f else None)
+                if "x_test" in f:
+                    return f["x_test"], (f["y_test"] if "y_test" in f else None)
+                if len(names) == 1:
+                    return f[names[0]], None
+        except (ValueError, OSError, EOFError) as err:
+            raise ValueError(f"{path} is a damaged .npz file or holds Python objects: {err}") from None
+        raise ValueError(f"{path} holds arrays {names}; name the data array 'x' (and labels 'y').")
+    if suffix in (".csv", ".txt"):
+        try:
+            return np.loadtxt(path, delimiter=",", dtype="float32", ndmin=2), None
+        except ValueError as err:
+            raise ValueError(f"{path} is not a CSV file of numbers (one example per row): {err}") from None
+    raise ValueError(f"Unsupported data file {path.name}: expected .npy, .npz, .csv or an image folder.")
+
+
 def load_user_data(path: str | os.PathLike, image_size: tuple[int, int] | None = None,
-                   grayscale: bool = True) -> np.ndarray:
+                   grayscale: bool = True, labels: bool = False):
     """Load your own data: ``.npy``, ``.npz`` (key ``x`` or the only array), ``.csv`` rows, or an image folder.
 
+    Files are read without unpickling; a file that is not what its suffix says,
+    a damaged one, an empty one, or an unreadable image in a folder fails with a
+    ``ValueError`` that names it. Values are returned as stored; the model's input
+    contract (:func:`zoo.inputs.as_model_input`) scales and checks them.
+
     Args:
-        path: A file or a folder of images (PNG/JPEG, searched recursively).
-        image_size: ``(height, width)`` to resize images to (folders only).
+        path: A file or a folder of images (PNG/JPEG/BMP/GIF, searched recursively, sorted by path).
+        image_size: ``(height, width)`` to resize images to (folders only; default 28x28).
         grayscale: Read images with one channel (folders only).
+        labels: Also return the labels: ``y`` (or ``y_test``) of an ``.npz``, else None.
 
     Returns:
-        An array with a leading example axis; images keep their dtype (uint8).
+        An array with a leading example axis (images as uint8), or ``(x, y or None)`` with ``labels=True``.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No data at {path}.")
     if path.is_dir():
-        import keras
-
-        ds = keras.utils.image_dataset_from_directory(
-            path, labels=None, color_mode="grayscale" if grayscale else "rgb",
-            image_size=image_size or (28, 28), shuffle=False, batch_size=None, verbose=False,
-        )
-        return np.stack(list(ds.as_numpy_iterator())).astype("uint8")
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        return np.load(path, allow_pickle=False)
-    if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as f:
-            if "x" in f:
-                return f["x"]
-            if len(f.files) == 1:
-                return f[f.files[0]]
-            raise ValueError(f"{path} holds {f.files}; name the data array 'x'.")
-    if suffix in (".csv", ".txt"):
-        return np.loadtxt(path, delimiter=",", dtype="float32", ndmin=2)
-    raise ValueError(f"Unsupported data file {path.name}: expected .npy, .npz, .csv or an image folder.")
+        x, y = _read_images(path, image_size, grayscale), None
+    else:
+        x, y = _read_array_file(path)
+    if x.ndim == 0 or len(x) == 0 or x.size == 0:
+        raise ValueError(f"{path} holds no examples (array of shape {x.shape}).")
+    if y is not None and len(y) != len(x):
+        raise ValueError(f"{path} holds {len(x)} examples but {len(y)} labels.")
+    return (x, y) if labels else x
 
 
 def to_unit_range(x: np.ndarray) -> np.ndarray:
-    """Scale ``uint8`` images to float32 in [0, 1]; float data must already be in [0, 1]."""
-    if x.dtype == np.uint8:
-        return x.astype("float32") / 255.0
-    x = np.asarray(x, dtype="float32")
-    if not np.isfinite(x).all():
-        raise ValueError("Data contains NaN or infinite values.")
-    if x.min() < 0 or x.max() > 1:
-        raise ValueError(
-            f"Float data must lie in [0, 1] for sigmoid/BCE models. Received range [{x.min():.3g}, {x.max():.3g}]"
-            + "; scale it first, or use a model with reconstruction='mse'."
-        )
-    return x
+    """Data as float32 in [0, 1]: the input contract (:func:`zoo.inputs.as_model_input`) with any shape.
+
+    ``uint8`` (and other integer pixels in 0..255) are scaled by 1/255; floats must already lie in [0, 1].
+    """
+    from zoo.inputs import as_model_input
+
+    return as_model_input(x, None, what="data")
 
 
 def make_pipeline(x: np.ndarray, batch_size: int = 256, shuffle: bool = True, seed: int = 0,
-                  cache: bool = True):
+                  cache: bool = True, value_range: tuple[float, float] | None = (0.0, 1.0)):
     """Training batches, float32 in [0, 1], for the active Keras backend.
 
     ``tf.data`` under TensorFlow (cached, seeded shuffle, prefetched), a
     :class:`zoo.pipeline.ArrayBatches` ``PyDataset`` under JAX and PyTorch. Either way
     ``uint8`` images stay ``uint8`` in memory (a quarter of the bytes) until a
     batch is scaled, and the order is reshuffled every epoch from ``seed``.
+    Other data go through the input contract first (:func:`zoo.inputs.as_model_input`:
+    integer pixels scaled, floats checked against ``value_range``, None for any finite value).
     Pass the result to ``fit`` without ``batch_size`` or ``shuffle``.
     """
     import keras
 
     if x.dtype != np.uint8:
-        x = to_unit_range(x)
+        from zoo.inputs import as_model_input
+
+        x = as_model_input(x, None, what="data", value_range=value_range)
     if keras.backend.backend() != "tensorflow":
         from zoo.pipeline import ArrayBatches
 

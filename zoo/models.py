@@ -17,8 +17,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from zoo.checks import check_batch, check_choice, check_non_negative, check_shape
+from zoo.checks import check_choice, check_non_negative, check_positive_int
 from zoo.heads import CodeHead, GaussianSampling
+from zoo.inputs import UNIT_RANGE, as_model_input
 from zoo.layers import Corruption
 from zoo.losses import RECONSTRUCTIONS, jacobian_frobenius_sq, reconstruction_error
 
@@ -32,16 +33,6 @@ def _serialize(obj):
 
 def _is_serialized_object(value) -> bool:
     return isinstance(value, dict) and "class_name" in value and "config" in value
-
-
-def _spec_shape(data):
-    """Per-batch shape of a ``tf.data.Dataset``'s inputs, or None for other inputs."""
-    spec = getattr(data, "element_spec", None)
-    if spec is None:
-        return None
-    while isinstance(spec, (tuple, list)):
-        spec = spec[0]
-    return tuple(spec.shape)
 
 
 @keras.saving.register_keras_serializable(package="aezoo")
@@ -212,36 +203,52 @@ class Autoencoder(keras.Model):
             return None
         return self.corruption.seeded_copy(x, seed=seed, batch_size=batch_size)
 
-    # ---- inference helpers --------------------------------------------------
-    def _check_data(self, x, what: str, expected=None) -> None:
-        expected = self.data_shape if expected is None else expected
-        shape = _spec_shape(x)
-        if shape is not None:
-            check_shape(shape, expected, what)
-        elif x is not None and not callable(getattr(x, "__next__", None)):
-            check_batch(x, expected, what)
+    # ---- inputs (one contract: zoo.inputs) ---------------------------------
+    @property
+    def input_range(self) -> tuple[float, float] | None:
+        """The range float inputs must lie in: [0, 1] for BCE (sigmoid) models, None (any finite) for MSE."""
+        return UNIT_RANGE if self.reconstruction == "bce" else None
 
+    def prepare_input(self, x, what: str = "input"):
+        """``x`` as this model takes it (:func:`zoo.inputs.as_model_input`): uint8 scaled, shape and range checked."""
+        return as_model_input(x, self.data_shape, what=what, value_range=self.input_range)
+
+    def _check_data(self, x, what: str, expected=None):
+        """:meth:`prepare_input` for inputs, or for codes when ``expected`` is the code shape."""
+        if expected is not None and tuple(expected) != self.data_shape:
+            return as_model_input(x, expected, what=what, pixels=False, value_range=None)
+        return self.prepare_input(x, what)
+
+    # ---- inference helpers --------------------------------------------------
     def encode(self, x, batch_size: int = 256) -> np.ndarray:
         """Map inputs ``(batch, *data_shape)`` to codes ``(batch, *code_shape)`` (deterministic)."""
-        self._check_data(x, "encode")
-        return self.encoder.predict(x, batch_size=batch_size, verbose=0)
+        x = self.prepare_input(x, "encode")
+        return self.encoder.predict(x, batch_size=check_positive_int("batch_size", batch_size), verbose=0)
 
     def decode(self, z, batch_size: int = 256) -> np.ndarray:
         """Map codes ``(batch, *code_shape)`` to reconstructions ``(batch, *data_shape)``."""
-        self._check_data(z, "decode", self.code_shape)
-        return self.decoder.predict(z, batch_size=batch_size, verbose=0)
+        z = self._check_data(z, "decode", self.code_shape)
+        return self.decoder.predict(z, batch_size=check_positive_int("batch_size", batch_size), verbose=0)
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        self._check_data(x, "fit")
+        x = self.prepare_input(x, "fit")
+        y = None if y is None else self.prepare_input(y, "fit (targets)")
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, (tuple, list)):
+            kwargs["validation_data"] = tuple(v if v is None else self.prepare_input(v, "fit (validation_data)")
+                                              for v in validation)
+        elif validation is not None:
+            kwargs["validation_data"] = self.prepare_input(validation, "fit (validation_data)")
         return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        self._check_data(x, "evaluate")
+        if not kwargs.get("_use_cached_eval_dataset"):  # else fit's validation data, already prepared
+            x = self.prepare_input(x, "evaluate")
+            y = None if y is None else self.prepare_input(y, "evaluate (targets)")
         return super().evaluate(x, y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
-        self._check_data(x, "predict")
-        return super().predict(x, *args, **kwargs)
+        return super().predict(self.prepare_input(x, "predict"), *args, **kwargs)
 
     # ---- serialization ------------------------------------------------------
     def get_config(self) -> dict:
@@ -341,8 +348,9 @@ class VAE(Autoencoder):
 
     def encode_distribution(self, x, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """Return the posterior ``(z_mean, z_log_var)`` for inputs ``x``."""
-        self._check_data(x, "encode_distribution")
-        z_mean, z_log_var = self.posterior.predict(x, batch_size=batch_size, verbose=0)
+        x = self.prepare_input(x, "encode_distribution")
+        z_mean, z_log_var = self.posterior.predict(x, batch_size=check_positive_int("batch_size", batch_size),
+                                                   verbose=0)
         return z_mean, z_log_var
 
     def get_config(self) -> dict:

@@ -7,12 +7,40 @@ fail with the close matches spelled out.
 
 from __future__ import annotations
 
+import ast
 import difflib
+import importlib
 import inspect
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 _MODELS: dict[str, Callable[..., Any]] = {}
+_FAMILIES = Path(__file__).parent / "families"
+
+
+def _load_families() -> None:
+    """Import ``zoo.families`` (which registers the recipes) the first time a builder is needed."""
+    if "zoo.families" not in sys.modules:
+        importlib.import_module("zoo.families")
+
+
+def scanned_model_names() -> list[str]:
+    """Names of the recipes in ``zoo/families/``, read from the source without importing Keras.
+
+    A function decorated with ``@register_model`` (or ``@registry.register_model``)
+    is registered under its name, so the source says which names exist; listing
+    them this way keeps ``aezoo list`` fast. ``tests/test_api.py`` checks it against the registry.
+    """
+    names = []
+    for path in sorted(_FAMILIES.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.FunctionDef) and any(
+                    (d.attr if isinstance(d, ast.Attribute) else getattr(d, "id", None)) == "register_model"
+                    for d in node.decorator_list):
+                names.append(node.name)
+    return names
 
 
 def register_model(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -25,8 +53,13 @@ def register_model(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def list_models(pattern: str | None = None) -> list[str]:
-    """Sorted names of the registered builders, optionally filtered by a substring."""
-    return sorted(n for n in _MODELS if pattern is None or pattern in n)
+    """Sorted names of the registered builders, optionally filtered by a substring.
+
+    Before the families are imported, the names come from their source
+    (:func:`scanned_model_names`), so listing them does not import Keras.
+    """
+    names = set(_MODELS) if "zoo.families" in sys.modules else set(_MODELS) | set(scanned_model_names())
+    return sorted(n for n in names if pattern is None or pattern in n)
 
 
 def unknown_name_error(kind: str, name: str, known: list[str]) -> ValueError:
@@ -38,6 +71,7 @@ def unknown_name_error(kind: str, name: str, known: list[str]) -> ValueError:
 
 def get_builder(name: str) -> Callable[..., Any]:
     """The builder registered as ``name``."""
+    _load_families()
     if name not in _MODELS:
         raise unknown_name_error("model", name, list_models())
     return _MODELS[name]

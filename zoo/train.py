@@ -21,11 +21,15 @@ import numpy as np
 
 from zoo import backend
 from zoo import data as zdata
+from zoo.checks import check_positive_int
 from zoo.environment import environment
-from zoo.registry import build_model
+from zoo.inputs import check_input_shape_of
+from zoo.registry import build_model, builder_arguments
 from zoo.timing import EpochTimer
 
 DEFAULTS = {"epochs": 20, "batch_size": 128, "learning_rate": 1e-3, "seed": 0}
+#: What a run is: ``--resume`` refuses any of these that differs from ``run.json`` (and the Keras backend).
+IDENTITY = ("model", "dataset", "model_kwargs", "epochs", "batch_size", "learning_rate", "seed")
 
 
 def compile_options(model) -> dict:
@@ -53,6 +57,11 @@ class _NaNGuard(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
         self.where: tuple[int, int] | None = None
+        self.epochs_done = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.where is None:
+            self.epochs_done += 1
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -103,15 +112,112 @@ def _load_training_data(dataset: str, data_dir, download: bool,
     return zdata.load_user_data(spec.name, image_size=size, grayscale=grayscale), f"user data {spec.name}"
 
 
+def _model_input(model, x: np.ndarray, what: str) -> np.ndarray:
+    """``x`` through the input contract; ``uint8`` stays ``uint8`` (the pipeline scales it per batch)."""
+    if x.dtype == np.uint8:
+        check_input_shape_of(x.shape, model.data_shape, what)
+        if x.size == 0:
+            model.prepare_input(x, what)  # raises: no data
+        return x.reshape((-1, *model.data_shape))
+    return model.prepare_input(x, what)
+
+
+def _canonical(value):
+    """A JSON-comparable form (tuples as lists), so typed and recorded values compare alike."""
+    return json.loads(json.dumps(value, default=list))
+
+
+def _dataset_key(dataset: str) -> str:
+    """A dataset spec as compared on resume: paths resolved, names as written."""
+    text = str(dataset)
+    known = text in zdata.DATASETS or text.startswith(zdata.SAMPLE_PREFIX)
+    return text if known or not Path(text).exists() else str(Path(text).resolve())
+
+
+def resume_differences(recorded: dict, typed: dict) -> list[str]:
+    """What the user typed that differs from a run's ``run.json``, as ``"name typed (the run: recorded)"``.
+
+    Args:
+        recorded: The run's ``run.json``.
+        typed: Only the options the user gave (``model``, ``dataset``, ``epochs``,
+            ``batch_size``, ``learning_rate``, ``seed``, ``model_kwargs``); None means not given.
+
+    Returns:
+        One entry per difference; the Keras backend is always compared.
+    """
+    out = []
+    effective = {**recorded.get("model_arguments", {}), **recorded.get("model_kwargs", {})}
+    for key in IDENTITY:
+        value = typed.get(key)
+        if value is None or key == "model_kwargs":
+            continue
+        same = (_dataset_key(value) == _dataset_key(recorded[key]) if key == "dataset"
+                else _canonical(value) == _canonical(recorded[key]))
+        if not same:
+            out.append(f"{key} {value} (the run: {recorded[key]})")
+    for key, value in (typed.get("model_kwargs") or {}).items():
+        if key not in effective or _canonical(value) != _canonical(effective[key]):
+            out.append(f"{key} {value!r} (the run: {effective.get(key, 'not an argument of ' + recorded['model'])!r})")
+    if recorded.get("backend") not in (None, backend.name()):
+        out.append(f"Keras backend {backend.name()} (the run: {recorded['backend']}; set KERAS_BACKEND)")
+    return out
+
+
+def _cleanup(run_dir: Path, existed: bool, before: set[str]) -> None:
+    """Leave ``run_dir`` as it was found: remove what this start created (it finished no epoch)."""
+    if not existed:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for path in run_dir.iterdir():
+        if path.name not in before:
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def _started_epochs(run_dir: Path) -> bool:
+    """Whether a run folder holds any trained state (an epoch logged or a backup)."""
+    return (run_dir / "backup").exists() or bool(_read_log(run_dir / "log.csv"))
+
+
+def _run_spec(run_dir: Path, resume: bool, typed: dict, command: str | None) -> dict:
+    """The run's ``run.json`` content: read and compared on resume, new otherwise."""
+    spec_path = run_dir / "run.json"
+    if (run_dir / "model.keras").exists():
+        raise FileExistsError(f"{run_dir} already holds a finished run; choose another --run-dir.")
+    if resume:
+        if not spec_path.exists():
+            raise FileNotFoundError(f"Nothing to resume in {run_dir}: no run.json there.")
+        spec = json.loads(spec_path.read_text())
+        differences = resume_differences(spec, typed)
+        if differences:
+            raise ValueError(
+                f"--resume: {run_dir} holds a run of {spec['model']} on {spec['dataset']}, and these options "
+                + f"differ from it: {'; '.join(differences)}. Drop them to continue the run as recorded "
+                + "(--run-dir with --resume alone takes everything from the folder), or choose another --run-dir."
+            )
+        return spec
+    if spec_path.exists() and _started_epochs(run_dir):
+        raise FileExistsError(
+            f"{run_dir} holds an unfinished run; pass --resume to continue it or choose another --run-dir."
+        )
+    missing = [k for k in ("model", "dataset") if typed.get(k) is None]
+    if missing:
+        raise ValueError(f"A new run needs {' and '.join(missing)}; only --resume takes them from a run folder.")
+    spec = {k: (DEFAULTS[k] if typed.get(k) is None else typed[k]) for k in ("epochs", "batch_size",
+                                                                               "learning_rate", "seed")}
+    return {"model": typed["model"], "dataset": str(typed["dataset"]),
+            "model_kwargs": dict(typed.get("model_kwargs") or {}), **spec, "backend": backend.name(),
+            "command": command or " ".join(["aezoo", *sys.argv[1:]])}
+
+
 def train(
-    model_name: str,
-    dataset: str,
+    model_name: str | None,
+    dataset: str | None,
     run_dir: str | Path,
     *,
     epochs: int | None = None,
-    batch_size: int = DEFAULTS["batch_size"],
-    learning_rate: float = DEFAULTS["learning_rate"],
-    seed: int = DEFAULTS["seed"],
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+    seed: int | None = None,
     model_kwargs: dict | None = None,
     data_dir: str | Path | None = None,
     download: bool = False,
@@ -122,17 +228,22 @@ def train(
 ) -> TrainResult:
     """Train a registered model and write a run folder.
 
+    ``run.json`` records what the run is (:data:`IDENTITY`: model, its arguments,
+    dataset, epochs, batch size, learning rate, seed, and the Keras backend).
+    ``resume=True`` continues it and refuses any given option that differs from
+    the record, naming each difference; options left as None are taken from it.
+    A start that fails before its first epoch ends leaves ``run_dir`` as it found it.
+
     Args:
-        model_name: A name from :func:`zoo.list_models`.
+        model_name: A name from :func:`zoo.list_models` (None on resume: the run's).
         dataset: ``"mnist"``, ``"fashion_mnist"``, ``"sample:mnist"`` (the
             bundled 1k images) or a path to your own data (see
-            :func:`zoo.data.load_user_data`).
+            :func:`zoo.data.load_user_data`); None on resume: the run's.
         run_dir: Folder to write; it must not hold a finished run.
-        epochs: Total number of epochs (default 20; a resumed run keeps its
-            recorded total unless this is given).
-        batch_size: Examples per step.
-        learning_rate: Adam's learning rate.
-        seed: Seeds weights, shuffling and noise.
+        epochs: Total number of epochs (default 20).
+        batch_size: Examples per step (default 128).
+        learning_rate: Adam's learning rate (default 1e-3).
+        seed: Seeds weights, shuffling and noise (default 0).
         model_kwargs: ``latent_dim`` and family arguments for the builder.
         data_dir: Folder holding ``<dataset>.npz``.
         download: Let tensorflow-datasets download a missing dataset.
@@ -147,60 +258,65 @@ def train(
     Raises:
         FileExistsError: ``run_dir`` holds a finished run, or an unfinished one
             without ``resume=True``.
+        ValueError: An invalid option, data the model cannot take, or (on resume)
+            options that differ from the run's record.
         TrainingDiverged: The loss became NaN; ``run_dir/backup`` keeps the last
-            good epoch for ``resume``.
+            good epoch for ``resume`` (or, in the first epoch, the folder is left as found).
     """
     run_dir = Path(run_dir)
     spec_path, backup = run_dir / "run.json", run_dir / "backup"
-    if (run_dir / "model.keras").exists():
-        raise FileExistsError(f"{run_dir} already holds a finished run; choose another --run-dir.")
-    if resume:
-        if not spec_path.exists():
-            raise FileNotFoundError(f"Nothing to resume in {run_dir}: no run.json there.")
-        spec = json.loads(spec_path.read_text())
-        spec["epochs"] = spec["epochs"] if epochs is None else epochs
-    else:
-        if backup.exists() or spec_path.exists():
-            raise FileExistsError(
-                f"{run_dir} holds an unfinished run; pass --resume to continue it or choose another --run-dir."
-            )
-        spec = {
-            "model": model_name, "dataset": dataset, "model_kwargs": dict(model_kwargs or {}),
-            "epochs": DEFAULTS["epochs"] if epochs is None else epochs, "batch_size": batch_size, "learning_rate": learning_rate, "seed": seed,
-            "command": command or " ".join(["aezoo", *sys.argv[1:]]),
-        }
+    typed = {"model": model_name, "dataset": dataset, "epochs": epochs, "batch_size": batch_size,
+             "learning_rate": learning_rate, "seed": seed, "model_kwargs": model_kwargs}
+    spec = _run_spec(run_dir, resume, typed, command)
+    spec.setdefault("backend", backend.name())  # run folders written before aezoo recorded it
     for key in ("epochs", "batch_size"):
-        if not isinstance(spec[key], int) or spec[key] < 1:
-            raise ValueError(f"`{key}` must be an integer >= 1. Received: {key}={spec[key]!r}")
-    if not spec["learning_rate"] > 0:
+        check_positive_int(key, spec[key])
+    if isinstance(spec["learning_rate"], bool) or not (isinstance(spec["learning_rate"], (int, float))
+                                                       and spec["learning_rate"] > 0):
         raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={spec['learning_rate']!r}")
 
+    # Everything that can fail on the user's input fails here, before the folder is touched.
     x, data_desc = _load_training_data(spec["dataset"], data_dir, download,
                                        spec["model_kwargs"].get("input_shape"))
     keras.utils.set_random_seed(spec["seed"])
-    kwargs = {"input_shape": tuple(x.shape[1:]), **spec["model_kwargs"]}
+    shape = x.shape[1:] if x.ndim != 3 else (*x.shape[1:], 1)  # (n, h, w) images get a channel axis
+    kwargs = {"input_shape": tuple(shape), **spec["model_kwargs"]}
     model = build_model(spec["model"], **kwargs)
+    x = _model_input(model, x, f"--dataset {spec['dataset']}")
+    spec["model_arguments"] = _canonical({**builder_arguments(spec["model"]), **kwargs})
     model.compile(keras.optimizers.Adam(spec["learning_rate"]), **compile_options(model))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    spec_path.write_text(json.dumps(spec, indent=2, default=list))
 
+    existed = run_dir.exists()
+    before = {p.name for p in run_dir.iterdir()} if existed else set()
     guard = _NaNGuard()
-    callbacks = [
-        EpochTimer(), guard,
-        _FiniteBackup(str(backup), delete_checkpoint=False),
-        keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
-    ]
-    if tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
-    fit_data = zdata.make_pipeline(x, spec["batch_size"], shuffle=True, seed=spec["seed"])
-    model.fit(fit_data, epochs=spec["epochs"], callbacks=callbacks, verbose=verbose)
-
-    if guard.where is not None:
-        epoch, batch = guard.where
-        raise TrainingDiverged(
-            f"Loss became NaN at epoch {epoch + 1}, batch {batch}. The last good state (end of epoch "
-            + f"{epoch}) is kept in {backup}; lower the learning rate and rerun with --resume."
-        )
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        spec_path.write_text(json.dumps(spec, indent=2, default=list))
+        callbacks = [
+            EpochTimer(), guard,
+            _FiniteBackup(str(backup), delete_checkpoint=False),
+            keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
+        ]
+        if tensorboard:
+            callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
+        fit_data = zdata.make_pipeline(x, spec["batch_size"], shuffle=True, seed=spec["seed"],
+                                       value_range=model.input_range)
+        # The pipeline shuffles, seeded; shuffle=False stops Keras reordering its batches again.
+        model.fit(fit_data, epochs=spec["epochs"], callbacks=callbacks, verbose=verbose, shuffle=False)
+        if guard.where is not None:
+            epoch, batch = guard.where
+            if guard.epochs_done == 0 and not resume:
+                raise TrainingDiverged(
+                    f"Loss became NaN at epoch {epoch + 1}, batch {batch}, before any epoch finished; "
+                    + f"nothing was kept in {run_dir}. Lower the learning rate and start again.")
+            raise TrainingDiverged(
+                f"Loss became NaN at epoch {epoch + 1}, batch {batch}. The last good state (end of epoch "
+                + f"{epoch}) is kept in {backup}; lower the learning rate and rerun with --resume."
+            )
+    except BaseException:
+        if guard.epochs_done == 0 and not resume:
+            _cleanup(run_dir, existed, before)
+        raise
     model.save(run_dir / "model.keras")
     model.save_weights(run_dir / "model.weights.h5")
     rows = _read_log(run_dir / "log.csv")

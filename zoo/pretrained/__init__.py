@@ -1,9 +1,15 @@
-"""Pretrained autoencoders: cards as data, weights verified by SHA-256 before loading.
+"""Pretrained autoencoders: cards as data, weights and architecture verified by SHA-256 before loading.
 
 Each entry ``family_arch.dataset`` (e.g. ``sparse_kl_dense.mnist``) is a JSON
 card in this folder plus one Keras ``.weights.h5`` file per component of the
 model (``model.components``: the encoder network, called ``posterior`` for
 VAEs, and the decoder), so an encoder loads without its decoder.
+
+Two hashes make an entry tamper-evident: each weights file's ``sha256``, and the
+card's ``config_sha256`` over everything the loader builds from
+(:data:`CONFIG_FIELDS`, canonical JSON; see :func:`config_sha256`). Editing a
+card's architecture, or pointing it at other weights, fails with a
+:class:`ChecksumError` naming the card before anything is built.
 """
 
 from __future__ import annotations
@@ -13,19 +19,54 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
-
-from zoo.models import Autoencoder
 from zoo.registry import build_model, unknown_name_error
+
+if TYPE_CHECKING:
+    import keras
+
+    from zoo.models import Autoencoder
 
 PRETRAINED_DIR = Path(__file__).parent
 #: A card's metrics are reproduced when every one is within this relative difference.
 CARD_RTOL = 0.01
 
 
+#: The card fields the loader builds the model from (hashed by ``config_sha256``, with the weights' hashes).
+CONFIG_FIELDS = ("model", "input_shape", "latent_dim", "family_args")
+
+
 class ChecksumError(ValueError):
-    """A weights file's SHA-256 differs from the expected one; nothing was loaded."""
+    """A weights file's or a card's SHA-256 differs from the expected one; nothing was loaded."""
+
+
+def config_sha256(card: dict) -> str:
+    """SHA-256 of a card's model configuration: :data:`CONFIG_FIELDS` and each part's weights file and hash.
+
+    The JSON is canonical (sorted keys, no spaces, tuples as lists), so the hash
+    depends on the values only, never on the card's layout.
+    """
+    config = {key: card[key] for key in CONFIG_FIELDS}
+    config["weights"] = {part: {"file": w["file"], "sha256": w["sha256"]} for part, w in card["weights"].items()}
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=list, ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def verify_card(card: Card) -> Card:
+    """Return ``card`` if its ``config_sha256`` matches its configuration, else raise :class:`ChecksumError`."""
+    path = PRETRAINED_DIR / f"{card.name}.json"
+    expected = card.extra.get("config_sha256")
+    if not expected:
+        raise ChecksumError(f"{path} has no config_sha256, so its architecture cannot be verified; "
+                            + "nothing was built.")
+    actual = config_sha256(card.to_dict())
+    if actual != expected:
+        raise ChecksumError(
+            f"Card checksum mismatch for {path}: its model configuration ({', '.join(CONFIG_FIELDS)}, weights) "
+            + f"hashes to {actual}, but config_sha256 is {expected}. The card was edited; nothing was built."
+        )
+    return card
 
 
 @dataclass(frozen=True)
@@ -99,8 +140,16 @@ def get_card(name: str) -> Card:
     return Card.from_dict(json.loads(path.read_text()))
 
 
-def build_from_card(card: Card) -> Autoencoder:
-    """An untrained model with the card's architecture."""
+def build_from_card(card: Card, verify: bool = True) -> Autoencoder:
+    """An untrained model with the card's architecture.
+
+    Args:
+        card: A pretrained entry's card.
+        verify: Check ``config_sha256`` first (:func:`verify_card`); only the
+            publishing script, which writes that hash, builds from a draft without it.
+    """
+    if verify:
+        verify_card(card)
     return build_model(card.model, input_shape=tuple(card.input_shape), latent_dim=card.latent_dim,
                        **card.family_args)
 
@@ -126,7 +175,7 @@ def load_pretrained(name: str, parts: tuple[str, ...] | None = None) -> Autoenco
         >>> model = zoo.load_pretrained("vae_conv.mnist")
         >>> codes = model.encode(images)
     """
-    card = get_card(name)
+    card = verify_card(get_card(name))
     parts = tuple(card.weights) if parts is None else tuple(parts)
     unknown = sorted(set(parts) - set(card.weights))
     if unknown or not parts:
@@ -147,10 +196,30 @@ def load_target(target: str | os.PathLike) -> tuple[Autoencoder, Card | None]:
     if path.is_dir() and (path / "model.keras").exists():
         path = path / "model.keras"
     if path.suffix == ".keras" and path.is_file():
-        model = keras.models.load_model(path)
+        model = load_keras_file(path)
         name = getattr(model, "pretrained_name", None)
         return model, (get_card(name) if name in list_pretrained() else None)
     raise unknown_name_error("pretrained model or .keras file", str(target), list_pretrained())
+
+
+def load_keras_file(path: str | os.PathLike) -> Autoencoder:
+    """A model saved with ``model.save``; a truncated or corrupt file says so, naming it."""
+    import zipfile
+
+    import keras
+
+    path = Path(path)
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a readable .keras file: it is not a complete zip archive "
+                         + "(truncated or corrupt). Save it again with model.save.")
+    try:
+        import zoo.families  # noqa: F401  (registers the classes the file names)
+
+        return keras.models.load_model(path)
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError, TypeError) as err:
+        detail = " ".join(str(err).split())[:300] or type(err).__name__
+        raise ValueError(f"{path} is not a readable .keras file (truncated, corrupt or not an aezoo model): "
+                         + detail) from None
 
 
 def load_encoder(name: str) -> keras.Model:
@@ -197,6 +266,8 @@ def load_weights(model: Autoencoder, source: str | os.PathLike, sha256_hex: str,
     Returns:
         ``model``, with the weights loaded.
     """
+    import keras
+
     source = str(source)
     if "://" in source:
         fname = source.rstrip("/").rsplit("/", 1)[-1]
@@ -212,5 +283,6 @@ def load_weights(model: Autoencoder, source: str | os.PathLike, sha256_hex: str,
     return model
 
 
-__all__ = ["CARD_RTOL", "Card", "ChecksumError", "build_from_card", "compare_metrics", "get_card",
+__all__ = ["CARD_RTOL", "CONFIG_FIELDS", "Card", "ChecksumError", "build_from_card", "config_sha256",
+           "load_keras_file", "verify_card", "compare_metrics", "get_card",
            "list_pretrained", "load_encoder", "load_pretrained", "load_target", "load_weights", "sha256"]

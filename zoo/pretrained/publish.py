@@ -21,7 +21,7 @@ from zoo import data as zdata
 from zoo.environment import environment
 from zoo.evaluate import evaluate
 from zoo.plots import latent_scatter, reconstruction_grid
-from zoo.pretrained import PRETRAINED_DIR, Card, build_from_card, sha256, verify_file
+from zoo.pretrained import PRETRAINED_DIR, Card, build_from_card, config_sha256, sha256, verify_file
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "images"
 
@@ -39,7 +39,7 @@ def publish(name: str, run_dir: str | Path, note: str = "", data_dir=None) -> Ca
         metrics={}, sample_metrics={}, licence=info.licence, citation=info.citation, notes=note,
         evaluate_command=f"aezoo evaluate {name} --dataset {dataset}",
     )
-    model = build_from_card(draft)
+    model = build_from_card(draft, verify=False)  # the draft's hash is written below
     model.load_weights(run_dir / "model.weights.h5")
     weights = {}
     for part, component in model.components.items():
@@ -49,7 +49,7 @@ def publish(name: str, run_dir: str | Path, note: str = "", data_dir=None) -> Ca
 
     x_sample, y_sample = zdata.load_sample(dataset)
     x_sample = zdata.to_unit_range(x_sample)
-    reloaded = build_from_card(draft)
+    reloaded = build_from_card(draft, verify=False)
     for part, w in weights.items():
         reloaded.components[part].load_weights(verify_file(PRETRAINED_DIR / w["file"], w["sha256"]))
     np.testing.assert_array_equal(reloaded.predict(x_sample, verbose=0), model.predict(x_sample, verbose=0))
@@ -66,6 +66,7 @@ def publish(name: str, run_dir: str | Path, note: str = "", data_dir=None) -> Ca
                        title=f"{name}: codes of 1,000 test images (PCA of the code)")
     card = Card(**{**draft.__dict__, "weights": weights, "metrics": metrics, "sample_metrics": sample_metrics,
                    "extra": {"pictures": pictures, "evaluation_environment": environment()}})
+    card.extra["config_sha256"] = config_sha256(card.to_dict())
     (PRETRAINED_DIR / f"{name}.json").write_text(json.dumps(card.to_dict(), indent=2, default=list) + "\n")
     return card
 
