@@ -51,13 +51,38 @@ def parse_backends(names: Sequence[str] | None) -> list[str]:
     return [check_backend(n) for n in dict.fromkeys(names or [active_backend()])]
 
 
-def worker_env(backend: str, device: str) -> dict[str, str]:
-    """Environment of a worker process running ``backend`` on ``device`` (``cpu`` hides every GPU)."""
+def worker_env(backend: str, device: str, threads: int | None = None) -> dict[str, str]:
+    """Environment of a worker process running ``backend`` on ``device`` (``cpu`` hides every GPU).
+
+    ``threads`` caps the CPU threads of every framework's kernels (OpenMP for PyTorch,
+    TensorFlow's intra-op pool, XLA's CPU runtime), for fair runs on a shared CPU.
+    """
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2",
                XLA_PYTHON_CLIENT_PREALLOCATE="false")  # JAX would take 75% of the GPU from its neighbours
     if device == "cpu":
         env.update(CUDA_VISIBLE_DEVICES="", JAX_PLATFORMS="cpu", KERAS_TORCH_DEVICE="cpu")
+    if threads:
+        n = str(threads)
+        env.update(AEZOO_BENCH_THREADS=n, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, TF_NUM_INTRAOP_THREADS=n, TF_NUM_INTEROP_THREADS=n)
+        if threads == 1:  # XLA's CPU runtime has a switch for one thread only
+            flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+            env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {flags}".strip()
     return env
+
+
+def apply_threads(backend: str) -> int | None:
+    """Cap this process' kernel threads at ``$AEZOO_BENCH_THREADS`` (set by :func:`worker_env`), before first use."""
+    threads = int(os.environ.get("AEZOO_BENCH_THREADS") or 0) or None
+    if threads and backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    if threads and backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    return threads
 
 
 def select_device(choice: str, backend: str | None = None) -> str:

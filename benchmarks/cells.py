@@ -30,6 +30,7 @@ def op_setup(state: dict, device: str) -> dict:
     """Resolve the device through this backend and record the environment; ``{"device", "env"}``."""
     from benchmarks.common import row_environment
 
+    backends.apply_threads(state["backend"])
     state.update(device=backends.select_device(device, state["backend"]), cells={}, next_id=0)
     state["env"] = row_environment()
     return {"device": state["device"], "env": state["env"]}
@@ -105,7 +106,8 @@ def _train_cell(state: dict, spec: dict, batch_size: int) -> TrainCell:
 
         trainer = PeerTrainer(spec["model"], zdata.to_unit_range(x_u8), batch_size,
                               backends.torch_device(state["device"]), compiled=spec["compiled"],
-                              precision=meta["precision"], model_kwargs=spec.get("kwargs"))
+                              precision=meta["precision"], model_kwargs=spec.get("kwargs"),
+                              reuse=state.setdefault("peer_modules", {}))
         meta.update(runtime="pytorch compile" if spec["compiled"] else "pytorch eager", config="peer",
                     xla=None, steps_per_execution=1, backend="torch")
     else:
@@ -128,23 +130,29 @@ def _infer_cell(state: dict, spec: dict, batch_size: int) -> InferCell:
     model = state.setdefault("models", {}).get(spec["model"]) or _keras_model(spec)
     state["models"][spec["model"]] = model
     part, device = spec["part"], state["device"]
+    calls = state.setdefault("calls", {})
     x = _batch(model.data_shape, batch_size)
     meta = {"model": spec["model"], "part": part, "precision": "float32", "batch_size": batch_size,
             "flops_per_sample": part_flops(model, part), "bytes_per_sample": part_bytes(model, part, batch_size)}
     if spec["kind"] == "peer_infer":
         from benchmarks.peers.loops import inference_call, to_nchw
-        from benchmarks.peers.models import build_peer, copy_keras_weights
+        from benchmarks.peers.models import build_peer, copy_keras_weights, peer_kwargs
 
-        peer = copy_keras_weights(build_peer(spec["model"], **spec.get("kwargs", {})), model)
-        call = inference_call(peer, part, backends.torch_device(device), compiled=spec["compiled"])
+        key = (spec["model"], part, spec["compiled"])
+        if key not in calls:  # one compiled call for every batch size (a dynamic batch dimension)
+            peer = copy_keras_weights(build_peer(spec["model"].split(".")[0], **peer_kwargs(model)), model)
+            calls[key] = inference_call(peer, part, backends.torch_device(device), compiled=spec["compiled"])
+        call = calls[key]
         meta.update(runtime="pytorch compile" if spec["compiled"] else "pytorch eager", backend="torch",
                     config="peer", xla=None)
         return InferCell(call, backends.to_device(to_nchw(x), "torch", device), meta)
     runtime = spec["runtime"]
     meta.update(runtime=runtime, backend=state["backend"], config=None, xla=runtime in ("keras_xla", "jax_jit"))
     if runtime in backends.INFERENCE_RUNTIMES[state["backend"]]:
-        call = backends.keras_inference(model.get_part(part), runtime, device)
-        return InferCell(call, backends.to_device(x, state["backend"], device), meta)
+        key = (spec["model"], part, runtime)
+        if key not in calls:
+            calls[key] = backends.keras_inference(model.get_part(part), runtime, device)
+        return InferCell(calls[key], backends.to_device(x, state["backend"], device), meta)
     from pathlib import Path
 
     from benchmarks.inference_throughput import runners
@@ -212,9 +220,8 @@ def _free() -> None:
 
 
 def op_drop(state: dict, cells: list[int]) -> dict:
-    """Forget ``cells`` and give their memory back."""
+    """Forget ``cells`` and give their memory back (models and compiled calls stay for other batch sizes)."""
     for cell in cells:
         state["cells"].pop(cell, None)
-    state.pop("models", None)
     _free()
     return {"ok": True}

@@ -4,7 +4,9 @@
     python -m benchmarks.report --update-docs    # regenerate docs/benchmarks.md
 
 Reads ``benchmarks/results/{train_throughput,inference_throughput}.csv`` (and
-``train_options_ae_dense.csv`` when present). The page is
+``train_options_ae_dense.csv`` when present), then the backend run
+(``train_backends.csv``) and every suite run (``<device-tag>/suite.json``) through
+``benchmarks.report_suite``. The page is
 ``benchmarks/doc_template.md`` (methodology and reading of the numbers: edit
 it there) with the generated results section in place of ``{{results}}``.
 """
@@ -19,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.common import RESULTS
+from benchmarks.report_suite import sections
 from zoo.cliargs import script_main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,6 +154,9 @@ def section(results: Path = RESULTS, images: str = "../benchmarks/results") -> s
     parts += ["**Inference** (`python -m benchmarks.inference_throughput --models ae_dense.mnist ae_conv.mnist "
               + "--parts encoder autoencoder --device cpu`). " + peak_line(infer), "", inference_table(infer), "",
               f"![inference throughput]({images}/inference_throughput.png)", ""]
+    more = sections(results, images)
+    if more:
+        parts += ["## Keras backends, PyTorch peers and the GPU suite", "", more]
     return "\n".join(parts)
 
 

@@ -153,6 +153,9 @@ def add_backend_arguments(parser) -> None:
                         + " (default: this process' backend, without peers)")
     parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=None,
                         help="also time the plain PyTorch peers (default: on with --backend)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads of every backend's kernels, each backend in its own process "
+                        + "(default: the frameworks' own choice)")
 
 
 @contextlib.contextmanager
@@ -167,7 +170,8 @@ def backend_run(args, extra: str | None = None, min_seconds: float = 0.3):
     from benchmarks.workers import close_workers, open_workers
 
     names = parse_backends(args.backend)
-    workers = open_workers(list(dict.fromkeys([*names, *([check_backend(extra)] if extra else [])])), args.device)
+    workers = open_workers(list(dict.fromkeys([*names, *([check_backend(extra)] if extra else [])])), args.device,
+                           getattr(args, "threads", None))
     try:
         gpu = any(w.setup["device"] == "gpu" for w in workers.values())
         precisions = {"float32", *getattr(args, "precisions", ())} - {"float16"} | ({"tf32"} if gpu else set())

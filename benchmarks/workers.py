@@ -57,9 +57,10 @@ class LocalWorker:
 class ProcessWorker:
     """A worker process for ``backend`` on ``device`` (``cpu`` hides every GPU from it)."""
 
-    def __init__(self, backend: str, device: str):
+    def __init__(self, backend: str, device: str, threads: int | None = None):
         self.backend = backend
-        self.process = subprocess.Popen([sys.executable, "-m", "benchmarks.workers"], env=worker_env(backend, device),
+        self.process = subprocess.Popen([sys.executable, "-m", "benchmarks.workers"],
+                                        env=worker_env(backend, device, threads),
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         self.setup = self.call("setup", device=device)
 
@@ -88,15 +89,19 @@ class ProcessWorker:
             self.process.wait(timeout=60)
 
 
-def open_workers(backends: Sequence[str], device: str) -> dict:
-    """A worker per backend: this process for its own Keras backend (when Keras is loaded), processes otherwise."""
+def open_workers(backends: Sequence[str], device: str, threads: int | None = None) -> dict:
+    """A worker per backend: this process for its own Keras backend (when Keras is loaded), processes otherwise.
+
+    With ``threads``, every backend gets a process, started with that many CPU threads.
+    """
     own = None
-    if "keras" in sys.modules:
+    if "keras" in sys.modules and not threads:
         own = sys.modules["keras"].backend.backend()
     workers = {}
     try:
         for backend in backends:
-            workers[backend] = (LocalWorker if backend == own else ProcessWorker)(backend, device)
+            workers[backend] = (LocalWorker(backend, device) if backend == own
+                                else ProcessWorker(backend, device, threads))
     except BaseException:
         close_workers(workers)
         raise

@@ -55,16 +55,27 @@ class PeerTrainer:
         precision: ``float32`` or ``bfloat16`` (autocast mixed precision).
         model_kwargs: Sizes as aezoo's builder takes them.
         seed: Seeds the weights and the shuffling.
+        reuse: A dict in which trainers share their module, optimizer and compiled module by
+            configuration (a sweep over batch sizes keeps training the same model).
     """
 
     def __init__(self, name: str, x: np.ndarray, batch_size: int, device: str = "cpu", *, compiled: bool = False,
-                 precision: str = "float32", model_kwargs: dict | None = None, seed: int = 0):
+                 precision: str = "float32", model_kwargs: dict | None = None, seed: int = 0,
+                 reuse: dict | None = None):
         torch.manual_seed(seed)
         self.device = torch.device(device)
-        self.module = build_peer(name, input_shape=x.shape[1:] if x.ndim == 4 else (*x.shape[1:], 1),
-                                 **(model_kwargs or {})).to(self.device)
-        self.optimizer = torch.optim.Adam(self.module.parameters(), lr=1e-3, eps=1e-7)
-        self.step_module = torch.compile(self.module) if compiled else self.module
+        key = (name, device, compiled, precision, repr(sorted((model_kwargs or {}).items())))
+        if reuse is not None and key in reuse:
+            # The same compiled module at another batch size: torch.compile recompiles once for a
+            # dynamic batch dimension instead of from scratch for every batch size.
+            self.module, self.optimizer, self.step_module = reuse[key]
+        else:
+            self.module = build_peer(name, input_shape=x.shape[1:] if x.ndim == 4 else (*x.shape[1:], 1),
+                                     **(model_kwargs or {})).to(self.device)
+            self.optimizer = torch.optim.Adam(self.module.parameters(), lr=1e-3, eps=1e-7)
+            self.step_module = torch.compile(self.module) if compiled else self.module
+            if reuse is not None:
+                reuse[key] = self.module, self.optimizer, self.step_module
         self.x = torch.as_tensor(to_nchw(x), device=self.device)
         self.batch_size, self.precision = batch_size, precision
         self.steps = -(-len(self.x) // batch_size)

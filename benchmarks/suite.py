@@ -1,0 +1,199 @@
+"""The GPU suite: probes, training sweeps and inference sweeps on Keras-on-JAX, Keras-on-PyTorch and the PyTorch peers.
+
+    python -m benchmarks.suite --device gpu --out benchmarks/results/h200/
+    python -m benchmarks.suite --device cpu --out benchmarks/results/cpu_suite/ --small   # a CPU rehearsal
+
+One run, no TensorFlow needed (``--backends jax torch`` by default; each in its
+own worker process, plus the peers in the PyTorch one):
+
+1. probes through every backend: dense matmul peak per precision (float32,
+   TF32 on GPUs, bfloat16) and device memory bandwidth (a large copy);
+2. training of each model on MNIST-shaped uint8 data scaled once and resident
+   on the device, float32 and bfloat16 mixed precision, batch 256 upwards
+   (x4) until throughput stops rising (and at least to ``--sweep-to``): aezoo's
+   default path (``zoo.train.compile_options``, ``fit`` on resident arrays) on
+   each backend, and the peers eager and compiled, interleaved at each batch size;
+3. inference of each model's encoder and full autoencoder from batch 1 to
+   65536: a jitted ``stateless_call`` (JAX), eager and ``torch.compile`` (PyTorch),
+   and the peers with the Keras weights; median and p90 latency.
+
+Every row has samples/s, % of the roofline (the smaller of the matmul peak and
+bandwidth x arithmetic intensity, from this run's probes), peak device memory
+and, for aezoo rows, the ratio to the best peer row of its group. Files in
+``--out``: ``train``/``inference`` ``.csv|.json|.png``, ``latency.png`` and
+``suite.json`` (command, machine, versions, probes, elapsed time), which
+``python -m benchmarks.report --update-docs`` turns into the docs' section.
+A time budget (``--budget-s``) stops starting larger sweeps once spent, and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+#: The full suite's settings, and the small ones a CPU rehearsal uses (``--small``).
+FULL = dict(train_batches=[256, 1024, 4096, 16384, 65536], sweep_to=16384, samples=65536, min_steps=8,
+            infer_batches=[1, 4, 16, 64, 256, 1024, 4096, 16384, 65536], epochs=3, rounds=2, min_seconds=0.3,
+            peak_sizes=[4096, 8192], budget_s=450)
+SMALL = dict(train_batches=[256, 1024], sweep_to=256, samples=4096, min_steps=4, infer_batches=[1, 64, 1024],
+             epochs=2, rounds=2, min_seconds=0.1, peak_sizes=[512, 1024], budget_s=900)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The suite's options (``--small`` picks rehearsal defaults for every size left unset)."""
+    from benchmarks.backends import BACKENDS
+
+    parser.add_argument("--device", choices=["auto", "cpu", "gpu"], default="gpu")
+    parser.add_argument("--out", required=True, help="results folder, e.g. benchmarks/results/h200/")
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=["jax", "torch"])
+    parser.add_argument("--models", nargs="+", default=["ae_dense", "ae_conv", "vae_conv"])
+    parser.add_argument("--parts", nargs="+", default=["encoder", "autoencoder"], choices=["encoder", "autoencoder"])
+    parser.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"])
+    parser.add_argument("--small", action="store_true", help="rehearsal sizes (CPU): " + json.dumps(SMALL))
+    parser.add_argument("--skip", nargs="+", default=[], choices=["train", "inference"])
+    parser.add_argument("--no-peers", dest="peers", action="store_false")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads of every framework, each backend in its own process (CPU runs)")
+    for key, value in FULL.items():
+        kind = float if isinstance(value, float) else int
+        parser.add_argument("--" + key.replace("_", "-"), type=kind, nargs="+" if isinstance(value, list) else None,
+                            default=None, help=f"default {value} ({SMALL[key]} with --small)")
+
+
+def _settings(args: argparse.Namespace) -> argparse.Namespace:
+    defaults = SMALL if args.small else FULL
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.backend, args.peak_sizes = args.backends, args.peak_sizes
+    return args
+
+
+def train_sweep(args, workers, peaks, bandwidth, start: float) -> list[dict]:
+    """Every model and precision: batch sizes x4 from the first until throughput stops rising (past ``sweep_to``)."""
+    from benchmarks.runs import PEER_BACKEND, interleave, peer_specs
+
+    rows: list[dict] = []
+    for model in args.models:
+        for precision in args.precisions:
+            best_before = 0.0
+            for batch in args.train_batches:
+                if time.perf_counter() - start > args.budget_s:
+                    print(f"time budget spent: {model} {precision} training stops before batch {batch}", flush=True)
+                    break
+                samples = max(args.samples, args.min_steps * batch)
+                base = dict(model=model, batch_size=batch, precision=precision, samples=samples, dataset="mnist")
+                specs = {b: [dict(base, kind="keras_train")] if b in args.backends else [] for b in workers}
+                if args.peers:
+                    specs[PEER_BACKEND] += peer_specs([model], "peer_train", **base)
+                new = interleave(workers, specs, "train", args.epochs - 1, peaks, bandwidth, printed=len(rows))
+                rows += new
+                best = max(r["samples_per_s"] for r in new)
+                if batch >= args.sweep_to and best < 1.05 * best_before:
+                    break  # throughput stopped rising
+                best_before = max(best, best_before)
+    return rows
+
+
+def inference_sweep(args, workers, peaks, bandwidth, start: float) -> list[dict]:
+    """Every model, part and batch size: the backends' compiled calls and the peers, interleaved."""
+    from benchmarks.backends import INFERENCE_RUNTIMES
+    from benchmarks.runs import PEER_BACKEND, interleave, peer_specs
+
+    rows: list[dict] = []
+    for model in args.models:
+        for part in args.parts:
+            for batch in args.infer_batches:
+                if time.perf_counter() - start > args.budget_s:
+                    print(f"time budget spent: {model} {part} inference stops before batch {batch}", flush=True)
+                    break
+                base = dict(model=model, part=part, batch_size=batch)
+                specs = {b: [dict(base, kind="keras_infer", runtime=r) for r in INFERENCE_RUNTIMES[b]]
+                         if b in args.backends else [] for b in workers}
+                if args.peers:
+                    specs[PEER_BACKEND] += peer_specs([model], "peer_infer", **base)
+                rows += interleave(workers, specs, "inference", args.rounds, peaks, bandwidth, args.min_seconds,
+                                   printed=len(rows))
+    return rows
+
+
+def plot_latency(rows: list[dict], path: Path) -> None:
+    """Median (line) and p90 (dashed) latency against batch size, one panel per model and part."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = sorted({(r["model"], r["part"]) for r in rows})
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 4), squeeze=False)
+    for ax, (model, part) in zip(axes.flat, panels, strict=False):
+        series: dict[str, list] = {}
+        for r in rows:
+            if (r["model"], r["part"]) == (model, part):
+                series.setdefault(f"{r['backend']} {r['runtime']}", []).append(
+                    (r["batch_size"], r["latency_ms_median"], r["latency_ms_p90"]))
+        for label, points in series.items():
+            points.sort()
+            b, med, p90 = zip(*points, strict=True)
+            line, = ax.plot(b, med, marker="o", label=label)
+            ax.plot(b, p90, linestyle="--", color=line.get_color())
+        ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="latency ms (median; p90 dashed)",
+               title=f"{model} {part}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """Run the suite and write its files; the exit code."""
+    from benchmarks.backends import worker_env
+
+    args = _settings(args)
+    # This process serves the first backend itself: give it a worker's environment before Keras loads.
+    os.environ.update(worker_env(args.backends[0], args.device) if "keras" not in sys.modules else {})
+    from benchmarks.common import save
+    from benchmarks.runs import backend_run
+
+    start = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    train, infer = [], []
+    with backend_run(args, "torch" if args.peers else None) as (workers, _, peaks, bandwidth, probe):
+        if "train" not in args.skip:
+            train = train_sweep(args, workers, peaks, bandwidth, start)
+        if "inference" not in args.skip:
+            infer = inference_sweep(args, workers, peaks, bandwidth, start)
+        setup = next(iter(workers.values())).setup
+    device = setup["device"]
+    if train:
+        save(probe + train, out / "train", f"training throughput ({device}; suite)")
+    if infer:
+        save(probe + infer, out / "inference", f"inference throughput ({device}; suite)")
+        plot_latency(infer, out / "latency.png")
+    meta = {"command": "python -m benchmarks.suite " + " ".join(argv), "device": device, "env": setup["env"],
+            "backends": args.backends, "peaks_gflops_per_s": peaks, "bandwidth_gb_per_s": bandwidth,
+            "elapsed_s": round(time.perf_counter() - start, 1), "budget_s": args.budget_s,
+            "settings": {k: getattr(args, k) for k in FULL}, "probe_rows": probe}
+    (out / "suite.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    print(f"suite done in {meta['elapsed_s']} s; wrote {out}/", flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point: ``python -m benchmarks.suite``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.suite", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run(parser.parse_args(argv), argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
