@@ -116,3 +116,16 @@ def test_bad_input_is_a_one_line_error(call, needle):
 def test_elbo_needs_a_gaussian_posterior():
     with pytest.raises(ValueError, match="Gaussian posterior"):
         Detector(tiny_model("ae_dense"), score="elbo").fit(X[:20])
+
+
+@pytest.mark.parametrize("score", ["reconstruction", "mahalanobis", "combined"])
+def test_the_scoring_graph_matches_the_detector(score):
+    detector = Detector(tiny_model("ae_conv"), score=score).fit(X[:40])
+    graph = detector.scoring_model()
+    out = graph.predict(X[40:], verbose=0)
+    scores, maps = detector.score_with_maps(X[40:])
+    # float32 graph vs the float64 reference: within 1e-4 of the scores' scale (the export bound)
+    np.testing.assert_allclose(out["scores"], scores, rtol=0, atol=1e-4 * np.abs(scores).max())
+    np.testing.assert_allclose(out["error_maps"], maps, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="no deterministic graph"):
+        Detector(tiny_model("vae_dense"), score="elbo").fit(X[:40]).scoring_model()

@@ -26,6 +26,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -135,6 +136,45 @@ def threshold_from_scores(normal_scores: np.ndarray, *, percentile: float | None
     return float(np.percentile(normal_scores, percentile)), f"{percentile:g}th percentile of normal validation scores"
 
 
+@keras.saving.register_keras_serializable(package="aezoo")
+class AnomalyScore(keras.layers.Layer):
+    """Scores from an input and its reconstruction (and code): the graph form of :class:`Detector`'s scores.
+
+    Args:
+        score: ``"reconstruction"``, ``"mahalanobis"`` or ``"combined"``.
+        error: ``"bce"`` or ``"mse"``.
+        statistics: The detector's fitted statistics (code mean and precision,
+            score means and deviations), as plain lists and floats.
+        **kwargs: Standard layer arguments.
+    """
+
+    def __init__(self, score: str, error: str, statistics: dict, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.score, self.error, self.statistics = score, error, dict(statistics)
+
+    def call(self, inputs):
+        x, recon, codes = inputs
+        maps = pixel_error(x, recon, self.error)
+        flat = ops.reshape(maps, (ops.shape(maps)[0], -1))
+        rec = ops.mean(flat, axis=1)
+        if self.score == "reconstruction":
+            return rec, maps
+        s = self.statistics
+        d = ops.reshape(codes, (ops.shape(codes)[0], -1)) - ops.convert_to_tensor(np.float32(s["code_mean"]))
+        precision = ops.convert_to_tensor(np.asarray(s["code_precision"], dtype=np.float32))
+        dist = ops.sqrt(ops.maximum(ops.sum(ops.matmul(d, precision) * d, axis=1), 0.0))
+        if self.score == "mahalanobis":
+            return dist, maps
+        return ((rec - s["reconstruction_mean"]) / s["reconstruction_std"]
+                + (dist - s["mahalanobis_mean"]) / s["mahalanobis_std"]), maps
+
+    def compute_output_shape(self, input_shapes):
+        return (input_shapes[0][0],), input_shapes[1]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "score": self.score, "error": self.error, "statistics": self.statistics}
+
+
 @dataclass
 class Detector:
     """An autoencoder turned anomaly detector: a score, its normal statistics and a threshold.
@@ -199,6 +239,23 @@ class Detector:
         parts = self._components(_images(self.model, data, "score"), maps=True)
         return self._combine(parts), parts["maps"]
 
+    def scoring_model(self) -> keras.Model:
+        """A deterministic ``keras.Model``: images -> ``{"scores", "error_maps"}`` (what exports run).
+
+        The threshold stays outside the graph, in the detector (and in an
+        export's metadata), so a deployment can change it.
+        """
+        self._check_fitted()
+        if self.score == "elbo":
+            raise ValueError("score='elbo' samples the posterior, so it has no deterministic graph to export; "
+                             + "use 'reconstruction', 'mahalanobis' or 'combined'.")
+        images = keras.Input(shape=self.model.data_shape, name="images")
+        codes = self.model.get_part("encoder")(images)
+        recon = self.model.get_part("decoder")(codes)
+        scores, maps = AnomalyScore(self.score, self.error, self.statistics, name="anomaly_score")(
+            [images, recon, codes])
+        return keras.Model(images, {"scores": scores, "error_maps": maps}, name=f"{self.model.name}_detector")
+
     def decision_function(self, data) -> np.ndarray:
         """The anomaly score (PyOD convention: higher = more anomalous)."""
         return self.score_samples(data)
@@ -245,7 +302,9 @@ class Detector:
         for name in ("reconstruction", "mahalanobis"):
             if name in parts:
                 self.statistics[f"{name}_mean"] = float(np.mean(parts[name]))
-                self.statistics[f"{name}_std"] = float(np.std(parts[name]) or 1.0)
+                # A spread under 0.1% of the mean carries no signal, only float32 noise once standardised.
+                spread = max(float(np.std(parts[name])), 1e-3 * abs(float(np.mean(parts[name]))), 1e-12)
+                self.statistics[f"{name}_std"] = spread
         val_scores = self._combine(self._components(x_val))
         labels = None if validation_labels is None else np.asarray(validation_labels).astype(int).ravel()
         normal_val = val_scores if labels is None else val_scores[labels == 0]
@@ -283,8 +342,6 @@ class Detector:
     @classmethod
     def load(cls, folder: str | os.PathLike) -> Detector:
         """Load a saved detector after checking both files against their SHA-256."""
-        import keras
-
         from zoo.pretrained import sha256
 
         folder = Path(folder)
