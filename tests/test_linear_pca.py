@@ -2,11 +2,13 @@
 
 import keras
 import numpy as np
+import pytest
 from scipy.linalg import subspace_angles
 
 import zoo
 
 
+@pytest.mark.slow
 def test_linear_autoencoder_spans_the_pca_subspace():
     rng = np.random.default_rng(0)
     n, d, k = 512, 20, 3

@@ -54,6 +54,7 @@ def test_keras_file_round_trip(name, tmp_path):
     np.testing.assert_array_equal(loaded.encode(x), model.encode(x))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_training_lowers_loss_without_targets(name):
     model = tiny_model(name)
