@@ -207,7 +207,8 @@ def measure(models: Sequence[str], parts: Sequence[str], runtimes: Sequence[str]
                                                        "% of peak is against the float32 matmul peak"]))
                         row = make_row("inference", cell["times"], cell["batch_size"], flops, peaks["float32"], env,
                                        model=name, part=part, runtime=rt, device=runs_on, precision=precision,
-                                       xla=rt == "keras_xla", requested_batch_size=b, note=note)
+                                       xla=rt == "keras_xla", requested_batch_size=b, note=note,
+                                       backend=keras_backend())
                         row["_weight_bytes"] = weight_bytes(model, part, precision)
                         rows.append(row)
                         print_rows([row], header=len(rows) == 1)
@@ -233,6 +234,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="interleaved rounds of all runtimes per batch size")
     add_backend_arguments(parser)
     add_common_arguments(parser, "inference_throughput")
+
+
+def keras_backend() -> str:
+    """The Keras backend these rows ran under (``series_label`` needs a string)."""
+    import keras
+
+    return keras.backend.backend()
 
 
 def weight_bytes(model: Autoencoder, part: str, precision: str) -> int:
