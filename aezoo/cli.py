@@ -174,18 +174,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     dataset = args.dataset or (card.dataset if card else None)
     if dataset is None:
         raise ValueError("--dataset is required for a model that is not a pretrained entry.")
+    spec = parse_data_spec(dataset)
+    if args.check_card and card is None:
+        raise ValueError("--check-card needs a pretrained entry.")
+    if args.check_card and spec.kind == "path":
+        raise ValueError("--check-card compares with the card's own dataset; drop --dataset PATH.")
     metrics = evaluate(model, dataset, data_dir=args.data_dir, probe=not args.no_probe, seed=args.seed,
-                       download=args.download)
+                       download=args.download, progress=None)
     print(format_table(metrics))
     name = card.name if card else Path(args.target).stem
-    out = Path(args.output or f"runs/eval/{name}.{dataset.replace(':', '_')}.json")
+    label = Path(spec.name).stem if spec.kind == "path" else str(spec).replace(":", "_")
+    out = Path(args.output or f"runs/eval/{name}.{label}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"target": args.target, **metrics}, indent=2))
     print(f"wrote {out}")
     if args.check_card:
-        if card is None:
-            raise ValueError("--check-card needs a pretrained entry.")
-        reference = card.sample_metrics if parse_data_spec(dataset).kind == "sample" else card.metrics
+        reference = card.sample_metrics if spec.kind == "sample" else card.metrics
         lines = compare_metrics(metrics, reference)
         print("\n".join(lines))
         failed = [line for line in lines if line.endswith("FAIL")]
@@ -259,7 +263,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="evaluate a pretrained entry, .keras file or run folder")
     p.add_argument("target", help="pretrained name (see `aezoo list --pretrained`), .keras file or run folder")
-    p.add_argument("--dataset", help="mnist, fashion_mnist or sample:NAME (default: the card's)")
+    p.add_argument("--dataset", help="mnist, fashion_mnist, sample:NAME (default: the card's), or your own "
+                   + "data: .npz with x (and labels y for the probes), .npy, .csv or an image folder")
     p.add_argument("--no-probe", action="store_true", help="skip the linear probes (no train split needed)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", help="JSON path (default runs/eval/NAME.DATASET.json)")

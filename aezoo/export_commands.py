@@ -18,13 +18,17 @@ from zoo.cliargs import positive_int
 KERAS = "keras"
 
 
-def read_images(source: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """Images as float32 in [0, 1] from a data spec: ``sample:NAME``, a dataset's test split, or a path.
+def read_images(source: str, shape: tuple[int, ...] | None = None,
+                value_range: tuple[float, float] | None = (0.0, 1.0)) -> np.ndarray:
+    """Images as float32 from a data spec: ``sample:NAME``, a dataset's test split, or a path.
 
     Paths are ``.npy``/``.npz``/``.csv`` files or image folders (resized to
-    ``shape``); data of the right size in another layout is reshaped to ``shape``.
+    ``shape``). With ``shape``, the data go through the input contract
+    (``zoo.inputs.as_model_input``): a missing channel axis is added, any other
+    layout is refused (never reshaped), floats are checked against ``value_range``.
     """
     from zoo import data
+    from zoo.inputs import as_model_input
 
     try:
         spec = data.parse_data_spec(source)
@@ -38,11 +42,7 @@ def read_images(source: str, shape: tuple[int, ...] | None = None) -> np.ndarray
         x = data.load_user_data(source, image_size=tuple(shape[:2]) if shape and len(shape) == 3 else None)
     if len(x) == 0:
         raise ValueError(f"{source} is empty: it holds no images.")
-    x = data.to_unit_range(x)
-    same_size = shape is not None and x.ndim > 1 and np.prod(x.shape[1:]) == np.prod(shape)
-    if same_size and x.shape[1:] != tuple(shape):
-        x = x.reshape((-1, *shape))
-    return x
+    return as_model_input(x, shape, what=f"--input {source}" if shape else str(source), value_range=value_range)
 
 
 def _declared_options() -> dict[str, tuple]:
@@ -138,7 +138,6 @@ def cmd_encode(args: argparse.Namespace) -> int:
     import tempfile
 
     from export import export_model, find_artifact, load_artifact
-    from zoo.checks import check_batch
 
     target = Path(args.target)
     if target.exists() and not (target.suffix == ".keras" or (target / "model.keras").exists()):
@@ -160,8 +159,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
             print(f"exported and validated the encoder in {report.runtime} "
                   + f"(max abs err {report.max_abs_error:.2e}); the artifact was temporary")
     shape = tuple(runner.input_shape) if runner is not None else model.data_shape
-    x = read_images(args.input, shape)
-    check_batch(x, shape, "encode")
+    x = read_images(args.input, shape, value_range=model.input_range if runner is None else (0.0, 1.0))
     if runner is None:
         codes, used = model.encode(x, batch_size=args.batch_size), KERAS
     else:

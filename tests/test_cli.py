@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -40,5 +41,36 @@ def test_console_script_exit_code():
     proc = subprocess.run([sys.executable, "-m", "aezoo", "info", "nope_model"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr  # no third-party log lines before it
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("aezoo: error: Unknown model 'nope_model'")
+
+
+@pytest.mark.parametrize("argv", [["list"], ["list", "--pretrained"], ["info", "ae_conv.mnist"], ["--help"],
+                                  ["train", "--help"]])
+def test_list_info_and_help_answer_without_keras_in_under_2_s(argv):
+    code = ("import sys, time; t = time.perf_counter(); from aezoo.cli import main\n"
+            + "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            + "print('heavy:', sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules))")
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60)
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "heavy: []"
+    assert elapsed < 2.0, f"{argv} took {elapsed:.2f} s"
+
+
+def test_import_zoo_is_light_and_the_scanned_names_are_the_registry():
+    code = ("import sys, zoo; names = zoo.list_models(); assert 'keras' not in sys.modules; "
+            + "zoo.create_model; assert zoo.list_models() == names; print(names)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == str(zoo.list_models())
+
+
+@pytest.mark.slow
+def test_a_normal_run_prints_no_third_party_lines(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "aezoo", "evaluate", "ae_dense.mnist", "--dataset", "sample:mnist",
+                           "--output", str(tmp_path / "e.json")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.splitlines()[0].startswith("metric") and proc.stdout.splitlines()[-1].startswith("wrote")

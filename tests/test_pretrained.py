@@ -102,3 +102,52 @@ def test_cli_info_and_check_card_on_sample(capsys, tmp_path):
     assert cli(["evaluate", "ae_dense.mnist", "--dataset", "sample:mnist", "--check-card",
                 "--output", str(tmp_path / "eval.json")]) == 0
     assert "reproduced within 1%" in capsys.readouterr().out
+
+
+def _copy_entry(name, folder):
+    card = zoo.get_card(name)
+    for f in [f"{name}.json", *(w["file"] for w in card.weights.values())]:
+        shutil.copy(pretrained.PRETRAINED_DIR / f, folder / f)
+    return folder / f"{name}.json"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_card_hashes_its_model_configuration(name):
+    card = zoo.get_card(name)
+    assert card.extra["config_sha256"] == pretrained.config_sha256(card.to_dict())
+
+
+@pytest.mark.parametrize("edit", [
+    lambda c: c["family_args"].update(code_activation="relu"),
+    lambda c: c.update(latent_dim=c["latent_dim"] + 1),
+    lambda c: c.update(model="ae_conv"),
+    lambda c: c["weights"]["decoder"].update(file="ae_conv.mnist.decoder.weights.h5",
+                                             sha256=zoo.get_card("ae_conv.mnist").weights["decoder"]["sha256"]),
+    lambda c: c.pop("config_sha256"),
+])
+def test_an_edited_card_is_refused_naming_the_file_and_nothing_is_built(tmp_path, monkeypatch, capsys, edit):
+    import json
+
+    path = _copy_entry("ae_dense.mnist", tmp_path)
+    card = json.loads(path.read_text())
+    edit(card)
+    path.write_text(json.dumps(card, indent=2) + "\n")
+    edited = path.read_bytes()
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path)
+    built = []
+    monkeypatch.setattr(pretrained, "build_model", lambda *a, **k: built.append(a))
+    for load in (zoo.load_pretrained, lambda n: zoo.create_model(n), zoo.load_encoder):
+        with pytest.raises(pretrained.ChecksumError, match=f"{path}.*nothing was built"):
+            load("ae_dense.mnist")
+    assert cli(["evaluate", "ae_dense.mnist", "--dataset", "sample:mnist", "--output", str(tmp_path / "e.json")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err and "nothing was built" in err
+    assert built == [] and path.read_bytes() == edited and not (tmp_path / "e.json").exists()
+
+
+def test_the_card_hash_ignores_layout_but_not_values():
+    card = zoo.get_card("ae_dense.mnist").to_dict()
+    reordered = dict(reversed(list(card.items())))
+    assert pretrained.config_sha256(reordered) == pretrained.config_sha256(card)
+    card["input_shape"] = [28, 28]
+    assert pretrained.config_sha256(card) != zoo.get_card("ae_dense.mnist").extra["config_sha256"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 
 from zoo.backbones import BACKBONES
 from zoo.checks import check_choice, check_input_shape, check_non_negative, check_positive_int
@@ -61,6 +62,14 @@ def assemble(
     latent_dim = check_positive_int("latent_dim", latent_dim)
     trunk, make_decoder = BACKBONES[arch]
     head = CodeHead(name="code_head") if head is None else head
+    size = int(np.prod(input_shape))
+    if latent_dim >= size and type(head) is CodeHead and corruption is None and model_cls is Autoencoder:
+        # Nothing but the bottleneck keeps a plain autoencoder from copying its input.
+        raise ValueError(
+            f"`latent_dim` must be smaller than the {size} values of an input for {name}: a plain autoencoder "
+            + "with a code as wide as its input can learn the identity. For an overcomplete code use a sparse, "
+            + f"denoising, contractive or variational family. Received: latent_dim={latent_dim}, "
+            + f"input_shape={input_shape}")
 
     inputs = keras.Input(shape=input_shape, name="inputs")
     features = trunk(inputs, input_shape, sizes)

@@ -8,6 +8,7 @@ network unless the caller passes ``download=True``.
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -227,7 +228,7 @@ def _read_array_file(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
         try:
             return np.load(path, allow_pickle=False), None
         except ValueError as err:
-            if "pickled" in str(err):
+            if "pickle" in str(err):
                 raise ValueError(f"{path} holds Python objects (dtype=object), not numbers; aezoo never "
                                  + "unpickles data. Save a numeric array.") from None
             raise ValueError(f"{path} is a damaged .npy file: {err}") from None
@@ -245,7 +246,7 @@ def _read_array_file(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
                     return f["x_test"], (f["y_test"] if "y_test" in f else None)
                 if len(names) == 1:
                     return f[names[0]], None
-        except (ValueError, OSError, EOFError) as err:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
             raise ValueError(f"{path} is a damaged .npz file or holds Python objects: {err}") from None
         raise ValueError(f"{path} holds arrays {names}; name the data array 'x' (and labels 'y').")
     if suffix in (".csv", ".txt"):

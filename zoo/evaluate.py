@@ -20,6 +20,26 @@ from zoo.metrics import (  # noqa: F401  (evaluate's public names before zoo.met
     vae_metrics,
 )
 from zoo.models import Autoencoder
+from zoo.progress import steps
+
+#: Share of a labelled user file that trains the probe (the rest scores it); the split is seeded.
+USER_PROBE_TRAIN_FRACTION = 0.8
+
+
+def _user_data(model: Autoencoder, path: str, probe: bool, seed: int):
+    """``(x_test, y_test, probe_split)`` from your own file: all of it is scored, a seeded split probes."""
+    shape = model.data_shape
+    size = tuple(shape[:2]) if len(shape) == 3 else None
+    x, y = zdata.load_user_data(path, image_size=size, grayscale=len(shape) != 3 or shape[2] == 1, labels=True)
+    x = model.prepare_input(x, f"--dataset {path}")
+    if not probe or y is None:
+        return x, None, None
+    order = np.random.default_rng(seed).permutation(len(x))
+    cut = int(len(x) * USER_PROBE_TRAIN_FRACTION)
+    if cut < 2 or len(x) - cut < 1 or len(np.unique(y[order[:cut]])) < 2:
+        raise ValueError(f"--dataset {path}: the probe needs at least two classes among the labelled examples "
+                         + f"of its {USER_PROBE_TRAIN_FRACTION:.0%} split; pass --no-probe.")
+    return x, y, (order[:cut], order[cut:])
 
 
 def evaluate(
@@ -30,42 +50,70 @@ def evaluate(
     seed: int = 0,
     batch_size: int = 512,
     download: bool = False,
+    progress: bool | None = False,
 ) -> dict:
-    """All metrics that apply to ``model`` on ``dataset``'s full test split.
+    """All metrics that apply to ``model`` on ``dataset``'s full test split, or on your own data.
 
     Args:
         model: A trained :class:`zoo.Autoencoder`.
-        dataset: ``"mnist"``, ``"fashion_mnist"`` or ``"sample:NAME"`` (bundled 1k, no probe).
+        dataset: ``"mnist"``, ``"fashion_mnist"``, ``"sample:NAME"`` (bundled 1k, no probe),
+            or a path (``.npz`` with ``x`` and optional labels ``y``, ``.npy``, ``.csv``,
+            an image folder): every example is scored; with labels, the probes fit on a
+            seeded 80% of them and score the other 20%; without labels there is no probe.
         data_dir: Folder holding ``<dataset>.npz``.
-        probe: Also fit the linear probes (needs the train split; ~1 min).
+        probe: Also fit the linear probes (needs the train split, or labels).
         seed: Seeds the corruption and VAE sample and the probes.
         batch_size: Inference batch size.
         download: Let tensorflow-datasets download a missing dataset.
+        progress: Draw a progress bar of the steps on stderr (None: when it is a terminal).
 
     Returns:
         A flat JSON-ready dict (see :mod:`zoo.metrics` for definitions).
     """
     spec = zdata.parse_data_spec(dataset)
+    y_test, split = None, None
     if spec.kind == "sample":
-        x_test_u8, y_test = zdata.load_sample(spec.name)
+        x_test, y_test = zdata.load_sample(spec.name)
         probe = False
     elif spec.kind == "dataset":
-        x_test_u8, y_test = zdata.load_dataset(spec.name, "test", data_dir, download)
+        x_test, y_test = zdata.load_dataset(spec.name, "test", data_dir, download)
     else:
-        raise ValueError(f"evaluate takes a known dataset or sample:NAME. Received: dataset={dataset!r}")
-    x_test = zdata.to_unit_range(x_test_u8)
-    out: dict = {"dataset": str(spec), "split": "test", "n_test": int(len(x_test))}
-    out.update(reconstruction_metrics(x_test, model.predict(x_test, batch_size=batch_size, verbose=0)))
-    codes = model.encode(x_test, batch_size=batch_size)
-    out["code_mean_activation"] = float(np.mean(np.abs(codes)))
-    out.update(model.evaluation_metrics(x_test, codes, seed=seed, batch_size=batch_size))
-    if probe:
-        x_train_u8, y_train = zdata.load_dataset(spec.name, "train", data_dir, download)
-        x_train = zdata.to_unit_range(x_train_u8)
-        z_train = model.encode(x_train, batch_size=batch_size).reshape(len(x_train), -1)
-        out["probe_accuracy"] = linear_probe(z_train, y_train, codes.reshape(len(codes), -1), y_test, seed)
-        out["pca_probe_accuracy"] = pca_probe(x_train, y_train, x_test, y_test, model.latent_dim, seed)
+        x_test, y_test, split = _user_data(model, spec.name, probe, seed)
+        probe = split is not None
+    x_test = model.prepare_input(x_test, f"--dataset {dataset}")
+    out: dict = {"dataset": str(spec), "split": "test" if spec.kind != "path" else "all", "n_test": int(len(x_test))}
+    names = ["reconstruction", "family metrics"] + (["encode train split", "probe", "PCA probe"] if probe else [])
+    with steps(len(names), f"evaluate {getattr(model, 'pretrained_name', None) or model.name}", progress) as bar:
+        bar.start(names[0])
+        out.update(reconstruction_metrics(x_test, model.predict(x_test, batch_size=batch_size, verbose=0)))
+        codes = model.encode(x_test, batch_size=batch_size)
+        bar.done()
+        bar.start(names[1])
+        out["code_mean_activation"] = float(np.mean(np.abs(codes)))
+        out.update(model.evaluation_metrics(x_test, codes, seed=seed, batch_size=batch_size))
+        bar.done()
+        if not probe:
+            return out
+        bar.start(names[2])
+        flat = codes.reshape(len(codes), -1)
+        if split is None:
+            x_train, y_train = zdata.load_dataset(spec.name, "train", data_dir, download)
+            x_train = model.prepare_input(x_train, f"--dataset {dataset} (train split)")
+            z_train = model.encode(x_train, batch_size=batch_size).reshape(len(x_train), -1)
+            z_test, x_probe_test, y_probe_test = flat, x_test, y_test
+        else:
+            (train, test), x_all = split, x_test
+            x_train, y_train, z_train = x_all[train], y_test[train], flat[train]
+            z_test, x_probe_test, y_probe_test = flat[test], x_all[test], y_test[test]
+            out["probe_split"] = f"seeded {len(train)}/{len(test)} split of the labelled examples"
+        bar.done()
+        bar.start(names[3])
+        out["probe_accuracy"] = linear_probe(z_train, y_train, z_test, y_probe_test, seed)
+        bar.done()
+        bar.start(names[4])
+        out["pca_probe_accuracy"] = pca_probe(x_train, y_train, x_probe_test, y_probe_test, model.latent_dim, seed)
         out["probe_components"] = model.latent_dim
+        bar.done()
     return out
 
 
