@@ -39,13 +39,13 @@ def row_environment(env: dict | None = None) -> dict:
         env: An environment record (default: this process's).
 
     Returns:
-        The row's ``cpu``, ``cpu_cores``, ``gpu``, ``gpu_memory_gb``, version, ``python`` and ``platform`` keys.
+        The row's ``backend`` (Keras'), ``cpu``, ``cpu_cores``, ``gpu``, ``gpu_memory_gb``, version, ``python`` and ``platform`` keys.
     """
     env = env or environment()
     machine, versions = env["machine"], env["versions"]
     memory = machine.get("accelerator_memory_gb") or [None]
     return {
-        "cpu": machine["cpu_model"], "cpu_cores": machine["cpu_count"],
+        "backend": env.get("keras_backend"), "cpu": machine["cpu_model"], "cpu_cores": machine["cpu_count"],
         "gpu": ", ".join(machine["accelerators"]) or None, "gpu_memory_gb": memory[0],
         "tensorflow": versions.get("tensorflow"), "keras": versions.get("keras"), "jax": versions.get("jax"),
         "torch": versions.get("torch"), "onnxruntime": versions.get("onnxruntime"), "ai_edge_litert": versions.get("ai-edge-litert"),
@@ -132,7 +132,8 @@ def save(rows: list[dict], out: str | os.PathLike, title: str, x: str = "batch_s
 
 def series_label(row: dict) -> str:
     """A row's series name: model, part, runtime, configuration and non-float32 precision."""
-    backend = row.get("backend") if row.get("backend") not in str(row["runtime"]) else None
+    backend = row.get("backend")
+    backend = None if backend and backend in str(row["runtime"]) else backend
     parts = [row["model"], row["part"] or "", backend or "", row["runtime"], row["config"] or ""]
     if row["precision"] not in (None, "float32"):
         parts.append(row["precision"])

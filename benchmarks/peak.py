@@ -134,6 +134,7 @@ def read_bandwidth(nbytes: int, env: dict | None = None, min_seconds: float = 0.
         row = make_row("bandwidth", times, 1, None, None, env, model="read", runtime=reader, device="cpu",
                        precision="float32", xla=False, config=f"{a.nbytes} B")
         row["note"] = f"{a.nbytes / row['latency_ms_median'] / 1e6:.2f} GB/s reading {a.nbytes} bytes"
+        row["bandwidth_gb_per_s"] = a.nbytes / row["latency_ms_median"] / 1e6
         rows.append(row)
     best = max(a.nbytes / r["latency_ms_median"] / 1e6 for r in rows)
     return best, rows

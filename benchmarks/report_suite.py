@@ -146,6 +146,8 @@ def suite_section(folder: Path, images: str) -> str:
     parts = [title, "", f"Command: `{meta['command']}` ({meta['elapsed_s']:.0f} s, budget {meta['budget_s']} s). "
              + f"Machine: {gpu or 'no GPU'}; CPU {env['cpu']} ({env['cpu_cores']} cores); {_versions(env)}.", "",
              *_probe_lines(meta), "", "**Targets**", "", *(suite_targets(train, infer) or ["- (no rows)"]), ""]
+    if meta.get("skipped"):
+        parts += ["Left out for time: " + "; ".join(meta["skipped"]) + ".", ""]
     if train:
         parts += ["**Training** (each series at its best batch size; the sweep went "
                   + ", ".join(map(str, sorted({r['requested_batch_size'] for r in train}))) + ")", "",

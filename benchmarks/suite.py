@@ -39,7 +39,7 @@ from pathlib import Path
 #: The full suite's settings, and the small ones a CPU rehearsal uses (``--small``).
 FULL = dict(train_batches=[256, 1024, 4096, 16384, 65536], sweep_to=16384, samples=65536, min_steps=8,
             infer_batches=[1, 4, 16, 64, 256, 1024, 4096, 16384, 65536], epochs=3, rounds=2, min_seconds=0.3,
-            peak_sizes=[4096, 8192], budget_s=450)
+            peak_sizes=[4096, 8192], budget_s=420)
 SMALL = dict(train_batches=[256, 1024], sweep_to=256, samples=4096, min_steps=4, infer_batches=[1, 64, 1024],
              epochs=2, rounds=2, min_seconds=0.1, peak_sizes=[512, 1024], budget_s=900)
 
@@ -70,8 +70,18 @@ def _settings(args: argparse.Namespace) -> argparse.Namespace:
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    args.backend, args.peak_sizes = args.backends, args.peak_sizes
+    args.backend, args.skipped = args.backends, []
     return args
+
+
+#: Share of ``--budget-s`` the training sweeps may use; inference has the rest.
+TRAIN_SHARE = 0.55
+
+
+def _deadline(start: float, budget_s: float, groups_left: int) -> float:
+    """When the next of ``groups_left`` sweeps must stop: an equal share of what is left of the budget."""
+    now = time.perf_counter()
+    return now + max(0.0, start + budget_s - now) / groups_left
 
 
 def train_sweep(args, workers, peaks, bandwidth, start: float) -> list[dict]:
@@ -79,24 +89,26 @@ def train_sweep(args, workers, peaks, bandwidth, start: float) -> list[dict]:
     from benchmarks.runs import PEER_BACKEND, interleave, peer_specs
 
     rows: list[dict] = []
-    for model in args.models:
-        for precision in args.precisions:
-            best_before = 0.0
-            for batch in args.train_batches:
-                if time.perf_counter() - start > args.budget_s:
-                    print(f"time budget spent: {model} {precision} training stops before batch {batch}", flush=True)
-                    break
-                samples = max(args.samples, args.min_steps * batch)
-                base = dict(model=model, batch_size=batch, precision=precision, samples=samples, dataset="mnist")
-                specs = {b: [dict(base, kind="keras_train")] if b in args.backends else [] for b in workers}
-                if args.peers:
-                    specs[PEER_BACKEND] += peer_specs([model], "peer_train", **base)
-                new = interleave(workers, specs, "train", args.epochs - 1, peaks, bandwidth, printed=len(rows))
-                rows += new
-                best = max(r["samples_per_s"] for r in new)
-                if batch >= args.sweep_to and best < 1.05 * best_before:
-                    break  # throughput stopped rising
-                best_before = max(best, best_before)
+    groups = [(m, p) for m in args.models for p in args.precisions]
+    for i, (model, precision) in enumerate(groups):
+        deadline = _deadline(start, TRAIN_SHARE * args.budget_s, len(groups) - i)
+        best_before = 0.0
+        for batch in args.train_batches:
+            if time.perf_counter() > deadline:
+                args.skipped.append(f"{model} {precision} training stopped before batch {batch} (time budget)")
+                print(args.skipped[-1], flush=True)
+                break
+            samples = max(args.samples, args.min_steps * batch)
+            base = dict(model=model, batch_size=batch, precision=precision, samples=samples, dataset="mnist")
+            specs = {b: [dict(base, kind="keras_train")] if b in args.backends else [] for b in workers}
+            if args.peers:
+                specs[PEER_BACKEND] += peer_specs([model], "peer_train", **base)
+            new = interleave(workers, specs, "train", args.epochs - 1, peaks, bandwidth, printed=len(rows))
+            rows += new
+            best = max(r["samples_per_s"] for r in new)
+            if batch >= args.sweep_to and best < 1.05 * best_before:
+                break  # throughput stopped rising
+            best_before = max(best, best_before)
     return rows
 
 
@@ -106,19 +118,21 @@ def inference_sweep(args, workers, peaks, bandwidth, start: float) -> list[dict]
     from benchmarks.runs import PEER_BACKEND, interleave, peer_specs
 
     rows: list[dict] = []
-    for model in args.models:
-        for part in args.parts:
-            for batch in args.infer_batches:
-                if time.perf_counter() - start > args.budget_s:
-                    print(f"time budget spent: {model} {part} inference stops before batch {batch}", flush=True)
-                    break
-                base = dict(model=model, part=part, batch_size=batch)
-                specs = {b: [dict(base, kind="keras_infer", runtime=r) for r in INFERENCE_RUNTIMES[b]]
-                         if b in args.backends else [] for b in workers}
-                if args.peers:
-                    specs[PEER_BACKEND] += peer_specs([model], "peer_infer", **base)
-                rows += interleave(workers, specs, "inference", args.rounds, peaks, bandwidth, args.min_seconds,
-                                   printed=len(rows))
+    groups = [(m, p) for m in args.models for p in args.parts]
+    for i, (model, part) in enumerate(groups):
+        deadline = _deadline(start, args.budget_s, len(groups) - i)
+        for batch in args.infer_batches:
+            if time.perf_counter() > deadline:
+                args.skipped.append(f"{model} {part} inference stopped before batch {batch} (time budget)")
+                print(args.skipped[-1], flush=True)
+                break
+            base = dict(model=model, part=part, batch_size=batch)
+            specs = {b: [dict(base, kind="keras_infer", runtime=r) for r in INFERENCE_RUNTIMES[b]]
+                     if b in args.backends else [] for b in workers}
+            if args.peers:
+                specs[PEER_BACKEND] += peer_specs([model], "peer_infer", **base)
+            rows += interleave(workers, specs, "inference", args.rounds, peaks, bandwidth, args.min_seconds,
+                               printed=len(rows))
     return rows
 
 
@@ -179,7 +193,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         plot_latency(infer, out / "latency.png")
     meta = {"command": "python -m benchmarks.suite " + " ".join(argv), "device": device, "env": setup["env"],
             "backends": args.backends, "peaks_gflops_per_s": peaks, "bandwidth_gb_per_s": bandwidth,
-            "elapsed_s": round(time.perf_counter() - start, 1), "budget_s": args.budget_s,
+            "elapsed_s": round(time.perf_counter() - start, 1), "budget_s": args.budget_s, "skipped": args.skipped,
             "settings": {k: getattr(args, k) for k in FULL}, "probe_rows": probe}
     (out / "suite.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     print(f"suite done in {meta['elapsed_s']} s; wrote {out}/", flush=True)
@@ -192,7 +206,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.suite", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
-    return run(parser.parse_args(argv), argv)
+    args = parser.parse_args(argv)
+    try:
+        return run(args, argv)
+    except (RuntimeError, ValueError, ModuleNotFoundError) as err:  # bad device or backend: one line, exit 1
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -87,6 +87,9 @@ def _check_rows(path, benchmark):
     assert mine and any(r["benchmark"] == "peak" for r in rows)
     for r in rows:
         assert set(r) == set(common.ROW_KEYS)
+        if r["benchmark"] == "bandwidth":  # a probe: GB/s, no samples or FLOPs
+            assert r["latency_ms_median"] > 0 and r["bandwidth_gb_per_s"] > 0, r
+            continue
         assert all(isinstance(r[k], (int, float)) and r[k] > 0 for k in ROW_NUMBERS), r
         assert all(r[k] is not None for k in ENV_KEYS), r
     return mine
