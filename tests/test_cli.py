@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +75,26 @@ def test_a_normal_run_prints_no_third_party_lines(tmp_path):
                            "--output", str(tmp_path / "e.json")], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert proc.stdout.splitlines()[0].startswith("metric") and proc.stdout.splitlines()[-1].startswith("wrote")
+
+
+@pytest.mark.parametrize("script", ["peak", "train", "infer"])
+def test_bench_writes_to_a_new_folder_here_not_the_committed_results(script, tmp_path, monkeypatch):
+    from aezoo.cli import build_parser
+
+    monkeypatch.chdir(tmp_path)
+    args = build_parser(["bench", script]).parse_args(["bench", script])
+    out = Path(args.out)
+    assert out.parts[0].startswith("aezoo-bench-") and len(out.parts) == 2 and "results" not in out.parts
+    assert build_parser(["bench", script]).parse_args(["bench", script, "--out", "x/y"]).out == "x/y"
+
+
+def test_the_peak_probe_keeps_the_fastest_of_several_probes(monkeypatch):
+    from benchmarks import peak
+
+    probes = iter([[0.2] * 3, [0.1] * 3, [0.4] * 3])  # the middle probe ran on a quiet machine
+    monkeypatch.setattr(peak, "time_calls", lambda fn, **kwargs: next(probes))
+    monkeypatch.setattr(peak, "_tf_matmul", lambda n, precision, device: None)
+    peaks, rows = peak.probe("gpu", sizes=(100,), env={"cpu": "test"})
+    assert peak.PROBE_REPEATS == 3 and len(rows) == 1
+    assert rows[0]["latency_ms_median"] == pytest.approx(100.0)
+    assert peaks["float32"] == pytest.approx(2 * 100**3 / 0.1 / 1e9)
