@@ -61,10 +61,12 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     from export import FORMATS, PARTS, quantize_choices
 
     offers = "; ".join(f"{fmt.title}: {', '.join(fmt.quantize)}" for fmt in FORMATS.values() if fmt.quantize)
-    parser.add_argument("target", metavar="NAME_OR_PATH", help="pretrained name, .keras file or run folder")
+    parser.add_argument("target", metavar="NAME_OR_PATH",
+                        help="pretrained name, .keras file or run folder, or a detector folder (aezoo anomaly fit)")
     parser.add_argument("--format", required=True, choices=[*FORMATS, "all"],
                         help="format, or all formats (that offer --quantize, if given)")
-    parser.add_argument("--part", default="encoder", choices=list(PARTS))
+    parser.add_argument("--part", choices=list(PARTS),
+                        help="default encoder; a detector exports images -> scores, error_maps (no --part)")
     parser.add_argument("--quantize", choices=quantize_choices(), help=offers)
     parser.add_argument("--calibration-data", help="images (.npy/.npz/image folder/sample:NAME) to calibrate "
                         + f"{'/'.join(quantize_choices(calibrated_only=True))} (default: the bundled sample)")
@@ -83,11 +85,21 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     """Export one model part to one or all formats and print the reports."""
     from export import FORMATS, ExportValidationError, export_model, format_table, quantization_table
+    from export.detector import DETECTOR_PART, as_detector
     from export.exporter import resolve_model
 
     formats = list(FORMATS) if args.format == "all" else [args.format]
-    model, card = resolve_model(args.target)
-    name = card.name if card is not None else Path(args.target).stem
+    detector = as_detector(args.target)
+    if detector is not None:  # a detector folder: the part is the whole scoring graph
+        if args.part is not None:
+            raise ValueError(f"{args.target} is a detector: it exports as one graph (images -> scores, "
+                             + "error_maps), so --part does not apply.")
+        model, card, part = detector, None, DETECTOR_PART
+        name = Path(args.target).resolve().name
+    else:
+        model, card = resolve_model(args.target)
+        part = args.part or "encoder"
+        name = card.name if card is not None else Path(args.target).stem
     calibration = read_images(args.calibration_data) if args.calibration_data else None
     options = {key: getattr(args, key) for key in _declared_options()}
     reports, failed = [], []
@@ -99,9 +111,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         else:
             own = options  # an option this format does not declare is an error
         suffix = f"-{args.quantize}" if args.quantize else ""
-        target = Path(args.out) / f"{name}.{args.part}.{fmt}{suffix}"
+        target = Path(args.out) / f"{name}.{part}.{fmt}{suffix}"
         try:
-            reports.append(export_model(model, fmt, target, part=args.part, quantize=args.quantize,
+            reports.append(export_model(model, fmt, target, part=part, quantize=args.quantize,
                                         calibration_data=calibration, atol=args.atol, mse_rtol=args.mse_rtol,
                                         overwrite=args.overwrite, card=card, layout="folder",
                                         fallback=args.fallback if args.quantize in FORMATS[fmt].fallback else None,
@@ -115,6 +127,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(quantization_table(report))
         if report.passed:
             print(f"wrote {report.path}")
+        if report.passed and report.threshold is not None:
+            print(f"  threshold {report.threshold:.6g} ({report.metadata['detector']['threshold_method']}) is in "
+                  + "its metadata, not its graph: flag an input when its score is above it")
     if failed:
         raise ValueError(" | ".join(failed))
     return 0

@@ -1,4 +1,4 @@
-"""Export autoencoder parts to SavedModel, TFLite/LiteRT and ONNX, each checked in its own runtime.
+"""Export autoencoder parts and anomaly detectors to SavedModel, TFLite/LiteRT and ONNX, each checked in its runtime.
 
 Formats are the modules of ``export/formats/``, registered in :data:`FORMATS`
 when this package is imported.
@@ -31,7 +31,7 @@ import_formats()
 from export.exporter import ExportValidationError, export_model  # noqa: E402
 from export.graph import PARTS  # noqa: E402
 from export.report import REPORT_FILE, REPORT_SUFFIX, ExportReport, format_table, quantization_table  # noqa: E402
-from export.runtime import find_artifact, load_artifact  # noqa: E402
+from export.runtime import find_artifact, load_artifact, read_metadata  # noqa: E402
 
 __all__ = [
     "FORMATS",
@@ -55,6 +55,7 @@ __all__ = [
     "load_artifact",
     "quantization_table",
     "quantize_choices",
+    "read_metadata",
     "register_format",
     "runtime_variants",
     "unregister_format",

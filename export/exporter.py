@@ -3,67 +3,38 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from export import quantization, validate
-from export.graph import PARTS, check_loaded, check_part, export_metadata, part_graph
-from export.publish import check_free, publish, staging_folder
-from export.registry import FORMATS, ExportFormat, check_options, check_quantize, get_format
+from export.detector import as_detector, export_detector
+from export.graph import PARTS, check_loaded, check_part, export_metadata, part_graph, pretrained_card
+from export.publish import (
+    LAYOUTS,
+    ExportValidationError,
+    artifact_is_file,
+    check_free,
+    size_bytes,
+    stage_export,
+)
+from export.registry import check_options, check_quantize, get_format
 from export.report import ExportReport, report_path
 from zoo.checks import check_choice, check_non_negative
 from zoo.models import Autoencoder
 
-#: ``layout`` values of :func:`export_model`.
-LAYOUTS = ("auto", "folder")
-
-
-class ExportValidationError(ValueError):
-    """An export did not reproduce the Keras model; nothing was left at the target path."""
-
-    def __init__(self, report: ExportReport, target: Path) -> None:
-        self.report = report
-        super().__init__(
-            f"{report.format} export of {report.model_name} ({report.part}"
-            + (f", {report.quantize}" if report.quantize else "") + ") failed validation in "
-            + f"{report.runtime}: {'; '.join(report.failures)}. Nothing was written to {target}."
-        )
+__all__ = ["LAYOUTS", "ExportValidationError", "artifact_is_file", "check_export", "export_model", "resolve_model"]
 
 
 def resolve_model(model, card=None) -> tuple[Autoencoder, object]:
     """Accept a model, a pretrained name or a ``.keras`` path; find the pretrained card if any."""
-    from zoo.pretrained import get_card, list_pretrained, load_target
+    from zoo.pretrained import load_target
 
     if isinstance(model, (str, os.PathLike)):
         return load_target(model)
-    name = getattr(model, "pretrained_name", None)
-    if card is None and name in list_pretrained():
-        card = get_card(name)
-    return model, card
-
-
-def artifact_is_file(fmt: ExportFormat, path: str | os.PathLike, layout: str = "auto") -> bool:
-    """Whether an export to ``path`` is the artifact file itself (``path`` ends in the format's suffix).
-
-    Raises:
-        ValueError: ``path`` ends in the suffix of another format.
-    """
-    path = Path(path)
-    if check_choice("layout", layout, LAYOUTS) == "folder":
-        return False
-    if fmt.suffix is not None and path.suffix == fmt.suffix:
-        return True
-    others = {f.suffix: f.name for f in FORMATS.values() if f.suffix and f is not fmt}
-    if path.suffix in others:
-        hint = f"a path ending in {fmt.suffix} or" if fmt.suffix else "as"
-        raise ValueError(f"{path} ends in {path.suffix}, the suffix of {others[path.suffix]} artifacts; "
-                         + f"export to {fmt.name} {hint} a folder name without that suffix.")
-    return False
+    return model, card if card is not None else pretrained_card(model)
 
 
 def export_model(
@@ -71,7 +42,7 @@ def export_model(
     format: str,  # noqa: A002 - the name the API promises
     path: str | os.PathLike,
     *,
-    part: str = "encoder",
+    part: str | None = None,
     quantize: str | None = None,
     calibration_data=None,
     atol: float | None = None,
@@ -81,9 +52,10 @@ def export_model(
     card=None,
     layout: str = "auto",
     fallback: str | None = None,
+    score_rtol: float | None = None,
     **options: Any,
 ) -> ExportReport:
-    """Export one part of an autoencoder, check it in its own runtime, and publish it.
+    """Export one part of an autoencoder (or an anomaly detector), check it in its own runtime, and publish it.
 
     The artifact is written to a hidden ``.NAME.partial-*`` folder beside
     ``path``, loaded back in the format's runtime and compared with the Keras
@@ -100,12 +72,19 @@ def export_model(
     ``saved_model/``) and ``export_report.json``. A path ending in another
     format's suffix is an error.
 
+    A fitted :class:`zoo.anomaly.Detector` (or a saved detector folder) exports
+    as one graph, ``images -> {"scores", "error_maps"}``, float32 only; its
+    threshold goes into the artifact's metadata and the report, not the graph
+    (see :func:`export.detector.export_detector` and docs/export.md).
+
     Args:
-        model: A :class:`zoo.Autoencoder`, a pretrained name or a ``.keras`` path / run folder.
+        model: A :class:`zoo.Autoencoder`, a pretrained name or a ``.keras`` path / run folder;
+            or a :class:`zoo.anomaly.Detector` or a detector folder (one holding ``detector.json``).
         format: A registered format: ``"saved_model"``, ``"onnx"`` or ``"tflite"`` (see ``export.FORMATS``).
         path: The artifact file (with the format's suffix) or the folder to create.
-        part: ``"encoder"`` (images -> codes), ``"decoder"`` (codes ->
-            reconstructions) or ``"autoencoder"`` (images -> reconstructions).
+        part: ``"encoder"`` (images -> codes; the default), ``"decoder"`` (codes ->
+            reconstructions) or ``"autoencoder"`` (images -> reconstructions). A
+            detector's part is implied (``"detector"``).
         quantize: ``None``, or one of the format's ``quantize_options``: TFLite
             offers ``"float16"``, ``"dynamic_int8"``, ``"int8"`` (full-integer)
             and ``"int16x8"``; ONNX ``"dynamic_int8"`` and ``"int8"`` (static, QDQ).
@@ -126,6 +105,8 @@ def export_model(
             why. None: a miss is an error (whose message suggests ``"auto"``).
         **options: Options the format declares in ``ExportFormat.options``, e.g. ONNX's
             ``opset`` and ``calibration_method``; None values are ignored and undeclared ones are an error.
+        score_rtol: Detectors only: the scores pass at max abs error <= ``score_rtol * max |score|``
+            (default 1e-4); their error maps at ``atol * max(1, max |map|)``.
 
     Returns:
         The :class:`ExportReport`, also saved beside the artifact.
@@ -138,9 +119,17 @@ def export_model(
         >>> report.max_abs_error < 1e-5
         True
     """
+    detector = as_detector(model)
+    if detector is not None:
+        return export_detector(detector, format, path, part=part, atol=atol, score_rtol=score_rtol,
+                               validation_data=validation_data, overwrite=overwrite, card=card, layout=layout,
+                               quantize=quantize, calibration_data=calibration_data, mse_rtol=mse_rtol,
+                               fallback=fallback, **options)
+    if score_rtol is not None:
+        raise ValueError("score_rtol applies to detector exports only (a zoo.anomaly.Detector or a detector folder).")
     model, card = resolve_model(model, card)
     fmt = get_format(format)
-    part = check_part(part)
+    part = check_part(part or "encoder")
     quantize = check_quantize(fmt, quantize)
     options = check_options(fmt, options)
     if fallback is not None:
@@ -165,12 +154,7 @@ def export_model(
                    if quantize in fmt.calibrated else None)
     metadata = export_metadata(model, part, card)
 
-    tmp = staging_folder(target)
-    try:
-        tmp.mkdir(parents=True)
-        artifact = tmp / (target.name if as_file else fmt.artifact)
-        start = time.perf_counter()
-
+    def build(artifact: Path) -> ExportReport:
         def check(meta: dict) -> ExportReport:
             return check_export(model, part, fmt, artifact, graph, images, meta, atol=atol, mse_rtol=mse_rtol,
                                 quantize=quantize)
@@ -188,28 +172,10 @@ def export_model(
         if quantize is not None:
             inputs = calibration if calibration is not None else validate.part_inputs(model, part, images[:256])
             report.quantization["latency_ms"] = quantization.latency_ms(fmt.load(artifact), inputs)
-        seconds = time.perf_counter() - start
-        report.path = str(target if as_file else target / fmt.artifact)
-        report.export_seconds = round(seconds, 3)
-        report.validation_inputs = ("validation_data" if validation_data is not None
-                                    else f"bundled {dataset} sample ({len(images)} images)")
-        if not report.passed:
-            raise ExportValidationError(report, target)
-        if as_file:
-            publish([(artifact, target), (report.save(artifact), report_path(target))], overwrite)
-        else:
-            report.save(tmp)
-            publish([(tmp, target)], overwrite)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return report
+        return report
 
-
-def _size(path: Path) -> int:
-    if path.is_dir():
-        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-    return path.stat().st_size
+    return stage_export(fmt, target, as_file=as_file, overwrite=overwrite, build=build,
+                        validation_inputs=validate.describe_inputs(validation_data, dataset, images))
 
 
 def check_export(model: Autoencoder, part: str, fmt, artifact: Path, graph, images: np.ndarray, metadata: dict,
@@ -239,7 +205,7 @@ def check_export(model: Autoencoder, part: str, fmt, artifact: Path, graph, imag
         failures.append("embedded metadata does not read back")
     return ExportReport(
         model_name=metadata["model_name"], format=fmt.name, part=part, path=str(artifact),
-        size_bytes=_size(artifact), runtime=runner.runtime, input_name=runner.input_name,
+        size_bytes=size_bytes(artifact), runtime=runner.runtime, input_name=runner.input_name,
         output_name=runner.output_name, batch_sizes=list(validate.BATCH_SIZES), max_abs_error=max_err,
         mean_abs_error=mean_err, atol=atol, quantize=quantize, precision=fmt.option_details(quantize),
         mse_keras=mse_keras, mse_export=mse_export, mse_delta=delta, mse_delta_rel=delta_rel, mse_rtol=mse_rtol,

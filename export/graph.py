@@ -101,11 +101,26 @@ def card_summary(card) -> dict | None:
     }
 
 
-def export_metadata(model: Autoencoder, part: str, card=None) -> dict:
-    """Metadata embedded in (or beside) every artifact: what it is and how to feed it."""
+def pretrained_card(model: Autoencoder):
+    """The card of the pretrained entry ``model``'s weights came from, or None."""
+    from zoo.pretrained import get_card, list_pretrained
+
+    name = getattr(model, "pretrained_name", None)
+    return get_card(name) if name in list_pretrained() else None
+
+
+def artifact_metadata(model: Autoencoder, part: str, inputs: dict, outputs: dict, card=None) -> dict:
+    """Metadata embedded in (or beside) an artifact of ``model``: what it is and how to feed it.
+
+    Args:
+        model: The autoencoder the artifact comes from.
+        part: What the artifact computes (a part, or ``"detector"``).
+        inputs: Input name -> shape with ``None`` for the batch axis.
+        outputs: Output name -> shape, likewise.
+        card: The pretrained card, if any.
+    """
     from zoo.environment import environment
 
-    in_name, out_name = PARTS[check_part(part)]
     env = environment()
     return {
         "producer": f"aezoo {env['versions']['aezoo']}",
@@ -115,9 +130,16 @@ def export_metadata(model: Autoencoder, part: str, card=None) -> dict:
         "part": part,
         "latent_dim": model.latent_dim,
         "input_shape": list(model.data_shape),
-        "inputs": {in_name: [None, *tensor_shape(model, in_name)]},
-        "outputs": {out_name: [None, *tensor_shape(model, out_name)]},
+        "inputs": inputs,
+        "outputs": outputs,
         "preprocessing": card.preprocessing if card is not None else DEFAULT_PREPROCESSING,
         "card": card_summary(card),
         "keras_version": env["versions"].get("keras"),
     }
+
+
+def export_metadata(model: Autoencoder, part: str, card=None) -> dict:
+    """Metadata embedded in (or beside) every artifact of a part: what it is and how to feed it."""
+    in_name, out_name = PARTS[check_part(part)]
+    return artifact_metadata(model, part, {in_name: [None, *tensor_shape(model, in_name)]},
+                             {out_name: [None, *tensor_shape(model, out_name)]}, card)

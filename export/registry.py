@@ -26,16 +26,50 @@ METADATA_KEY = "aezoo_metadata"
 
 @dataclass
 class Runner:
-    """An exported artifact loaded in its own runtime: ``runner(x) -> outputs`` as numpy."""
+    """An exported artifact loaded in its own runtime: ``runner(x) -> outputs`` as numpy.
 
-    fn: Callable[[np.ndarray], np.ndarray]
+    An artifact with one output (every model part) returns its array; one with
+    several (an exported detector: ``scores`` and ``error_maps``) returns a dict
+    name -> array. :meth:`outputs` always returns the dict.
+
+    Attributes:
+        fn: The runtime call on a contiguous float32 batch: an array, or a dict of arrays.
+        input_name: The input tensor's name.
+        output_name: The output tensor's name; with several outputs, their names joined by ``", "``.
+        runtime: The runtime and its version, for reports.
+        input_shape: Per-example input shape, without the batch axis.
+        output_names: Every output's name (filled from ``output_name`` for one output).
+    """
+
+    fn: Callable[[np.ndarray], np.ndarray | dict[str, np.ndarray]]
     input_name: str
     output_name: str
     runtime: str
     input_shape: tuple  # per example, without the batch axis
+    output_names: tuple[str, ...] = ()
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.fn(np.ascontiguousarray(x, dtype=np.float32)))
+    def __post_init__(self) -> None:
+        self.output_names = tuple(self.output_names) or (self.output_name,)
+
+    @classmethod
+    def of(cls, fn: Callable[[np.ndarray], dict[str, np.ndarray]], input_name: str, output_names: Iterable[str],
+           runtime: str, input_shape: tuple) -> Runner:
+        """A runner over ``fn``, which returns every output by name; a single output comes back as its array."""
+        names = tuple(output_names)
+        if len(names) == 1:
+            return cls(lambda x: fn(x)[names[0]], input_name, names[0], runtime, input_shape)
+        return cls(fn, input_name, ", ".join(names), runtime, input_shape, names)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray | dict[str, np.ndarray]:
+        out = self.fn(np.ascontiguousarray(x, dtype=np.float32))
+        if isinstance(out, dict):
+            return {name: np.asarray(value) for name, value in out.items()}
+        return np.asarray(out)
+
+    def outputs(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Every output of ``x`` by name (also for a one-output artifact)."""
+        out = self(x)
+        return out if isinstance(out, dict) else {self.output_name: out}
 
 
 @dataclass(frozen=True)
@@ -141,7 +175,8 @@ class ExportFormat:
         """Write ``graph`` to ``path``; return format-specific facts for the report.
 
         Args:
-            graph: The part, with one named input and a one-key dict output.
+            graph: The part, with one named input and a dict output (one key for a part;
+                ``scores`` and ``error_maps`` for a detector).
             path: Where the artifact goes (a file or a folder; its parent exists).
             metadata: JSON-ready facts to embed in the artifact.
             quantize: One of :attr:`quantize_options`, or None for float32.
@@ -154,7 +189,7 @@ class ExportFormat:
         raise NotImplementedError
 
     def load(self, path: Path) -> Runner:
-        """The artifact at ``path`` as a :class:`Runner` in this format's runtime."""
+        """The artifact at ``path`` as a :class:`Runner` in this format's runtime (every output of it)."""
         raise NotImplementedError
 
     def read_metadata(self, path: Path) -> dict:
@@ -281,8 +316,16 @@ def runtime_variants() -> list[RuntimeVariant]:
 
 
 def single_key(mapping: Iterable[str], what: str) -> str:
-    """The only key of ``mapping``; models here have exactly one input and one output."""
+    """The only key of ``mapping``; every exported graph has exactly one input."""
     keys = list(mapping)
     if len(keys) != 1:
         raise ValueError(f"Expected one {what}, found {keys}.")
     return keys[0]
+
+
+def output_keys(mapping: Iterable[str], what: str) -> list[str]:
+    """The keys of ``mapping``, at least one: a part has one output, a detector two (``scores``, ``error_maps``)."""
+    keys = list(mapping)
+    if not keys:
+        raise ValueError(f"Expected at least one {what}, found none.")
+    return keys

@@ -60,6 +60,10 @@ class ExportReport:
     metadata: dict = field(default_factory=dict)
     #: Calibrated int8 only: per-layer int8 error, layers kept in float and why, fallback attempts, latency.
     quantization: dict = field(default_factory=dict)
+    #: Detectors only: the anomaly threshold (score > threshold), also in ``metadata["detector"]``.
+    threshold: float | None = None
+    #: Artifacts with several outputs (detectors): per output, max/mean abs error, scale and bound.
+    outputs: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)

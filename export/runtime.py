@@ -46,3 +46,13 @@ def load_artifact(path: str | os.PathLike, **runtime_options) -> Runner:
     """
     fmt, artifact = find_artifact(path)
     return fmt.load(artifact, **runtime_options)
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The metadata embedded in the artifact at ``path`` (see :func:`find_artifact`).
+
+    For an exported detector, ``read_metadata(path)["detector"]["threshold"]``
+    is the threshold (an input is an anomaly if its score is above it).
+    """
+    fmt, artifact = find_artifact(path)
+    return fmt.read_metadata(artifact)

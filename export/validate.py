@@ -63,6 +63,11 @@ def reference_images(model: Autoencoder, dataset: str, data=None, what: str = "v
     return x
 
 
+def describe_inputs(data, dataset: str, images: np.ndarray) -> str:
+    """What an export was validated on, for its report."""
+    return "validation_data" if data is not None else f"bundled {dataset} sample ({len(images)} images)"
+
+
 def part_inputs(model: Autoencoder, part: str, images: np.ndarray) -> np.ndarray:
     """What ``part`` consumes for these images: the images, or the Keras encoder's codes."""
     return run_keras(model, images, PIPELINE[0], PARTS[part][0], batch_size=256)
@@ -94,20 +99,45 @@ def compare(runner, reference, inputs: np.ndarray, sizes=BATCH_SIZES) -> tuple[f
 
     Also returns the largest abs value of the reference, which puts the errors in scale.
     """
-    diffs, problems, scale = [], [], 0.0
+    errors, problems = compare_outputs(lambda x: {"": runner(x)}, lambda x: {"": reference(x)}, inputs, sizes)
+    return (*errors[""], problems)
+
+
+def compare_outputs(runner, reference, inputs: np.ndarray,
+                    sizes=BATCH_SIZES) -> tuple[dict[str, tuple[float, float, float]], list[str]]:
+    """:func:`compare` for artifacts with named outputs: ``runner`` and ``reference`` return dicts of arrays.
+
+    Returns:
+        Output name -> (max abs error, mean abs error, largest abs reference value),
+        for every output ``reference`` gives; and the problems found (a missing
+        output, a wrong shape, non-finite values).
+    """
+    diffs: dict[str, list[np.ndarray]] = {}
+    scales: dict[str, float] = {}
+    problems: list[str] = []
     for xb in batches(inputs, sizes):
         got, want = runner(xb), reference(xb)
-        scale = max(scale, float(np.max(np.abs(want))))
-        if got.shape != want.shape:
-            problems.append(f"batch {len(xb)}: output shape {got.shape}, Keras gives {want.shape}")
+        for name, w in want.items():
+            w = np.asarray(w)
+            label = f"{name} " if name else ""
+            scales[name] = max(scales.get(name, 0.0), float(np.max(np.abs(w))))
+            diffs.setdefault(name, [])
+            if name not in got:
+                problems.append(f"batch {len(xb)}: no output {name!r} (the artifact gives {sorted(got)})")
+            elif got[name].shape != w.shape:
+                problems.append(f"batch {len(xb)}: {label}output shape {got[name].shape}, Keras gives {w.shape}")
+            else:
+                diffs[name].append(np.abs(got[name].astype(np.float64) - w).ravel())
+    errors = {}
+    for name, found in diffs.items():
+        if not found:
+            errors[name] = (float("inf"), float("inf"), scales[name])
             continue
-        diffs.append(np.abs(got.astype(np.float64) - want).ravel())
-    if not diffs:
-        return float("inf"), float("inf"), scale, problems
-    d = np.concatenate(diffs)
-    if not np.isfinite(d).all():
-        problems.append("non-finite outputs")
-    return float(np.max(d)), float(np.mean(d)), scale, problems
+        d = np.concatenate(found)
+        if not np.isfinite(d).all():
+            problems.append(f"non-finite {name or 'outputs'}")
+        errors[name] = (float(np.max(d)), float(np.mean(d)), scales[name])
+    return errors, problems
 
 
 def run_batched(fn, x: np.ndarray, batch_size: int = 256) -> np.ndarray:

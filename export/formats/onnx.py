@@ -17,6 +17,7 @@ from export.registry import (
     FormatOption,
     QuantizeOption,
     Runner,
+    output_keys,
     register_format,
     single_key,
 )
@@ -133,9 +134,13 @@ class ONNXFormat(ExportFormat):
         session = ort.InferenceSession(str(path), providers=providers or ["CPUExecutionProvider"])
         inp = session.get_inputs()
         in_name = single_key([i.name for i in inp], "ONNX input")
-        out_name = single_key([o.name for o in session.get_outputs()], "ONNX output")
-        return Runner(lambda x: session.run([out_name], {in_name: x})[0], in_name, out_name,
-                      f"onnxruntime {ort.__version__} ({session.get_providers()[0]})", tuple(inp[0].shape[1:]))
+        out_names = output_keys([o.name for o in session.get_outputs()], "ONNX output")
+
+        def run(x: np.ndarray) -> dict[str, np.ndarray]:
+            return dict(zip(out_names, session.run(out_names, {in_name: x}), strict=True))
+
+        return Runner.of(run, in_name, out_names, f"onnxruntime {ort.__version__} ({session.get_providers()[0]})",
+                         tuple(inp[0].shape[1:]))
 
     def read_metadata(self, path: Path) -> dict:
         import onnx

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 
-from export.registry import METADATA_KEY, ExportFormat, Runner, register_format, single_key
+from export.registry import METADATA_KEY, ExportFormat, Runner, output_keys, register_format, single_key
 
 
 @register_format
@@ -36,9 +36,13 @@ class SavedModelFormat(ExportFormat):
         signature = tf.saved_model.load(str(path)).signatures["serving_default"]
         specs = signature.structured_input_signature[1]
         in_name = single_key(specs, "SavedModel input")
-        out_name = single_key(signature.structured_outputs, "SavedModel output")
-        return Runner(lambda x: signature(**{in_name: tf.constant(x)})[out_name].numpy(), in_name, out_name,
-                      f"tensorflow {tf.__version__}", tuple(specs[in_name].shape[1:]))
+        out_names = output_keys(signature.structured_outputs, "SavedModel output")
+
+        def run(x):
+            out = signature(**{in_name: tf.constant(x)})
+            return {name: out[name].numpy() for name in out_names}
+
+        return Runner.of(run, in_name, out_names, f"tensorflow {tf.__version__}", tuple(specs[in_name].shape[1:]))
 
     def read_metadata(self, path: Path) -> dict:
         return json.loads((Path(path) / "assets" / f"{METADATA_KEY}.json").read_text())

@@ -36,6 +36,7 @@ from export.registry import (
     ExportFormat,
     QuantizeOption,
     Runner,
+    output_keys,
     register_format,
     single_key,
 )
@@ -156,22 +157,23 @@ class TFLiteFormat(ExportFormat):
         interpreter = Interpreter(model_path=str(path), num_threads=num_threads or os.cpu_count())
         signature = interpreter.get_signature_runner(SIGNATURE)
         inputs, outputs = signature.get_input_details(), signature.get_output_details()
-        in_name, out_name = single_key(inputs, "TFLite input"), single_key(outputs, "TFLite output")
-        in_index, out_index = inputs[in_name]["index"], outputs[out_name]["index"]
+        in_name, out_names = single_key(inputs, "TFLite input"), output_keys(outputs, "TFLite output")
+        in_index = inputs[in_name]["index"]
+        out_index = {name: outputs[name]["index"] for name in out_names}
         allocated = {"shape": None}
 
-        def run(x: np.ndarray) -> np.ndarray:
+        def run(x: np.ndarray) -> dict[str, np.ndarray]:
             if allocated["shape"] != x.shape:
                 interpreter.resize_tensor_input(in_index, x.shape)
                 interpreter.allocate_tensors()
                 allocated["shape"] = x.shape
             interpreter.set_tensor(in_index, x)
             interpreter.invoke()
-            return interpreter.get_tensor(out_index)
+            return {name: interpreter.get_tensor(index) for name, index in out_index.items()}
 
         shape = tuple(int(d) for d in inputs[in_name]["shape_signature"][1:])
         version = getattr(ai_edge_litert, "__version__", None) or package_version("ai-edge-litert")
-        return Runner(run, in_name, out_name, f"ai_edge_litert {version}", shape)
+        return Runner.of(run, in_name, out_names, f"ai_edge_litert {version}", shape)
 
     def read_metadata(self, path: Path) -> dict:
         return json.loads(read_flatbuffer_metadata(Path(path).read_bytes(), METADATA_KEY))
