@@ -124,6 +124,33 @@ def to_device(x: np.ndarray, backend: str, device: str):
     return x
 
 
+def resident_batches(x, batch_size: int, seed: int = 0):
+    """A ``keras.utils.PyDataset`` of batches gathered on the device from ``x`` (a backend array), reshuffled each epoch.
+
+    ``fit(jax_array)`` would copy the array back to the host (Keras slices JAX
+    inputs as numpy) and send every batch again; this keeps the data on the device
+    under JAX and PyTorch alike (``keras.ops.take`` with a permutation).
+    """
+    import keras
+
+    class ResidentBatches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.rng = np.random.default_rng(seed)
+            self.on_epoch_end()
+
+        def __len__(self) -> int:
+            return -(-len(x) // batch_size)
+
+        def __getitem__(self, i: int):
+            return (keras.ops.take(x, self.order[i * batch_size:(i + 1) * batch_size], axis=0),)
+
+        def on_epoch_end(self) -> None:
+            self.order = keras.ops.convert_to_tensor(self.rng.permutation(len(x)).astype("int32"))
+
+    return ResidentBatches()
+
+
 def block(value, backend: str):
     """Wait until ``value`` (an output of the backend) is computed; return it."""
     if backend == "jax":

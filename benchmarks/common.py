@@ -188,15 +188,16 @@ def add_common_arguments(parser: argparse.ArgumentParser, out_name: str) -> None
 
 
 HEADER = (f"{'series':<56} {'batch':>6} {'samples/s':>11} {'median ms':>10} {'p90 ms':>9} "
-          + f"{'GFLOP/s':>8} {'% peak':>7}")
+          + f"{'GFLOP/s':>8} {'% peak':>7} {'vs peer':>8}")
 
 
 def print_rows(rows: list[dict], header: bool = False) -> None:
-    """Print rows as a fixed-width table (with the header if asked)."""
+    """Print rows as a fixed-width table (with the header if asked); ``vs peer`` is ``vs_best_peer`` where measured."""
     if header:
         print(HEADER)
     for r in rows:
         pct = "" if r["percent_of_peak"] is None else f"{r['percent_of_peak']:.1f}"
         gf = "" if r["gflops_per_s"] is None else f"{r['gflops_per_s']:.1f}"
+        peer = "" if r.get("vs_best_peer") is None else f"{r['vs_best_peer']:.2f}x"
         print(f"{series_label(r):<56} {r['batch_size']:>6} {r['samples_per_s']:>11.0f} "
-              + f"{r['latency_ms_median']:>10.4f} {r['latency_ms_p90']:>9.4f} {gf:>8} {pct:>7}", flush=True)
+              + f"{r['latency_ms_median']:>10.4f} {r['latency_ms_p90']:>9.4f} {gf:>8} {pct:>7} {peer:>8}", flush=True)

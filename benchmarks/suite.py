@@ -165,8 +165,8 @@ def plot_latency(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    """Run the suite and write its files; the exit code."""
+def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
+    """Run the suite and write its files; the exit code (``argv``: the options, for the record)."""
     from benchmarks.backends import worker_env
 
     args = _settings(args)
@@ -191,7 +191,9 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if infer:
         save(probe + infer, out / "inference", f"inference throughput ({device}; suite)")
         plot_latency(infer, out / "latency.png")
-    meta = {"command": "python -m benchmarks.suite " + " ".join(argv), "device": device, "env": setup["env"],
+    command = "python -m benchmarks.suite " + " ".join(argv) if argv is not None else " ".join(
+        ["aezoo", *sys.argv[1:]])
+    meta = {"command": command, "device": device, "env": setup["env"],
             "backends": args.backends, "peaks_gflops_per_s": peaks, "bandwidth_gb_per_s": bandwidth,
             "elapsed_s": round(time.perf_counter() - start, 1), "budget_s": args.budget_s, "skipped": args.skipped,
             "settings": {k: getattr(args, k) for k in FULL}, "probe_rows": probe}

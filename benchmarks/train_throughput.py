@@ -80,10 +80,10 @@ class Trainer:
 
     def _default_data(self, x_u8: np.ndarray, device: str, seed: int) -> dict:
         """``fit`` arguments of aezoo's default path: cached uint8 ``tf.data`` under TensorFlow; elsewhere
-        float32 arrays resident on the device (fit slices batches there, reshuffled every epoch)."""
+        float32 data resident on the device, batches gathered there in a new order every epoch."""
         import keras
 
-        from benchmarks.backends import to_device
+        from benchmarks.backends import resident_batches, to_device
         from zoo import data as zdata
 
         backend = keras.backend.backend()
@@ -92,7 +92,7 @@ class Trainer:
         x = zdata.to_unit_range(x_u8)
         self.model._check_data(x, "fit")  # here, on numpy: zoo's check reads numpy dtypes, not device tensors
         self.fit = functools.partial(keras.Model.fit, self.model)
-        return {"x": to_device(x, backend, device), "batch_size": self.batch_size, "shuffle": True}
+        return {"x": resident_batches(to_device(x, backend, device), self.batch_size, seed)}
 
     @contextlib.contextmanager
     def _policy(self) -> Iterator[None]:
