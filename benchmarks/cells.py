@@ -44,15 +44,20 @@ def op_probe(state: dict, precisions: list[str], sizes: list[int], copy_mb: int,
 
 
 @lru_cache(maxsize=4)
-def _images(dataset: str, samples: int) -> np.ndarray:
-    """``samples`` uint8 training images: the dataset's (tiled to size), or random MNIST-shaped ones if absent."""
+def _images(dataset: str, samples: int) -> tuple[np.ndarray, str]:
+    """``samples`` uint8 training images, tiled to size, and where they came from.
+
+    The dataset's train split where its file is found, else the bundled 1k MNIST
+    sample (a machine that carries no data still trains on MNIST-shaped digits).
+    """
     from benchmarks.train_throughput import load_images
+    from zoo.data import load_sample
 
     try:
-        x = load_images(dataset)
+        x, source = load_images(dataset), f"{dataset} train split"
     except (FileNotFoundError, OSError, ValueError):
-        x = np.random.default_rng(0).integers(0, 256, (samples, 28, 28, 1), dtype=np.uint8)
-    return np.resize(x, (samples, *x.shape[1:]))
+        x, source = load_sample("mnist")[0], "bundled 1k MNIST sample"
+    return np.resize(x, (samples, *x.shape[1:])), f"{source}, tiled to {samples} samples"
 
 
 def _keras_model(spec: dict):
@@ -95,7 +100,7 @@ class InferCell:
 def _train_cell(state: dict, spec: dict, batch_size: int) -> TrainCell:
     from benchmarks.flops import part_bytes, training_flops
 
-    x_u8 = _images(spec.get("dataset", "mnist"), spec["samples"])
+    x_u8, source = _images(spec.get("dataset", "mnist"), spec["samples"])
     model = _keras_model(spec)  # the peers count FLOPs and bytes on the Keras twin
     flops, nbytes = training_flops(model), part_bytes(model, "autoencoder", batch_size, training=True)
     meta = {"model": spec["model"], "part": "autoencoder", "precision": spec.get("precision", "float32"),
@@ -120,7 +125,7 @@ def _train_cell(state: dict, spec: dict, batch_size: int) -> TrainCell:
         meta.update(runtime="keras fit", config=spec.get("config", "aezoo_default"), backend=state["backend"],
                     xla=trainer.options.get("jit_compile", "keras default"),
                     steps_per_execution=trainer.options.get("steps_per_execution", 1))
-    meta["note"] = f"{spec['samples']} samples/epoch resident in memory; warm-up epoch {trainer.warmup:.1f} s"
+    meta["note"] = f"{source}, resident on the {state['device']}; warm-up epoch {trainer.warmup:.1f} s"
     return TrainCell(trainer, meta)
 
 
@@ -188,14 +193,24 @@ def _build(state: dict, spec: dict) -> tuple[object, list[str]]:
 
 
 def op_build(state: dict, specs: list[dict]) -> dict:
-    """Build and warm up a cell per spec; ``{"cells": [{"id", "meta"}]}`` (meta: the row fields)."""
+    """Build and warm up a cell per spec; ``{"cells": [{"id", "meta"}]}`` (meta: the row fields).
+
+    A spec that fails to build comes back as ``{"id": None, "failed": message, "spec": spec}``.
+    """
     if "workdir" not in state:
         import tempfile
 
         state["workdir"] = tempfile.mkdtemp(prefix="aezoo-bench-")
     out = []
     for spec in specs:
-        cell, notes = _build(state, spec)
+        try:
+            cell, notes = _build(state, spec)
+        except Exception as err:  # noqa: BLE001 - one failed configuration must not end the run
+            import traceback
+
+            traceback.print_exc()
+            out.append({"id": None, "failed": f"{type(err).__name__}: {err}".splitlines()[0], "spec": spec})
+            continue
         cell.meta.update(requested_batch_size=spec["batch_size"], device=cell.meta.get("device", state["device"]))
         if notes:
             cell.meta["note"] = "; ".join([*notes, cell.meta.get("note") or ""]).strip("; ")

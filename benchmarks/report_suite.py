@@ -148,6 +148,8 @@ def suite_section(folder: Path, images: str) -> str:
              *_probe_lines(meta), "", "**Targets**", "", *(suite_targets(train, infer) or ["- (no rows)"]), ""]
     if meta.get("skipped"):
         parts += ["Left out for time: " + "; ".join(meta["skipped"]) + ".", ""]
+    if meta.get("failed"):
+        parts += ["Failed to build (no row): " + "; ".join(meta["failed"]) + ".", ""]
     if train:
         parts += ["**Training** (each series at its best batch size; the sweep went "
                   + ", ".join(map(str, sorted({r['requested_batch_size'] for r in train}))) + ")", "",

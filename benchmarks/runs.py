@@ -19,6 +19,8 @@ from benchmarks.peers import PEER_MODELS
 
 #: Backend of the worker that runs the peers.
 PEER_BACKEND = "torch"
+#: Configurations that failed to build in this process' runs (listed by the suite), one line each.
+FAILED: list[str] = []
 #: MiB copied by the bandwidth probe (well beyond every cache).
 COPY_MB = {"cpu": 256, "gpu": 4096}
 
@@ -103,7 +105,14 @@ def interleave(workers: dict, specs: dict[str, list[dict]], benchmark: str, roun
         for backend, backend_specs in specs.items():
             if backend_specs:
                 cells = workers[backend].call("build", specs=backend_specs)["cells"]
-                built += [(workers[backend], c) for c in cells]
+                for c in cells:
+                    if c["id"] is None:
+                        spec = c["spec"]
+                        FAILED.append(f"{backend} {spec['kind']} {spec['model']} batch {spec['batch_size']}"
+                                      + "".join(f" {spec[k]}" for k in ("part", "runtime", "precision") if k in spec)
+                                      + f": {c['failed']}")
+                        print("failed: " + FAILED[-1], flush=True)
+                built += [(workers[backend], c) for c in cells if c["id"] is not None]
         times = {id(c): [] for _, c in built}
         memory = {id(c): None for _, c in built}
         for _ in range(rounds):

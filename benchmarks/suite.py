@@ -173,7 +173,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     # This process serves the first backend itself: give it a worker's environment before Keras loads.
     os.environ.update(worker_env(args.backends[0], args.device) if "keras" not in sys.modules else {})
     from benchmarks.common import save
-    from benchmarks.runs import backend_run
+    from benchmarks.runs import FAILED, backend_run
 
     start = time.perf_counter()
     out = Path(args.out)
@@ -195,7 +195,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
         ["aezoo", *sys.argv[1:]])
     meta = {"command": command, "device": device, "env": setup["env"],
             "backends": args.backends, "peaks_gflops_per_s": peaks, "bandwidth_gb_per_s": bandwidth,
-            "elapsed_s": round(time.perf_counter() - start, 1), "budget_s": args.budget_s, "skipped": args.skipped,
+            "elapsed_s": round(time.perf_counter() - start, 1), "budget_s": args.budget_s, "skipped": args.skipped, "failed": FAILED,
             "settings": {k: getattr(args, k) for k in FULL}, "probe_rows": probe}
     (out / "suite.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     print(f"suite done in {meta['elapsed_s']} s; wrote {out}/", flush=True)

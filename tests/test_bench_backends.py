@@ -108,3 +108,12 @@ def test_train_and_infer_on_jax_and_torch_with_peers(tmp_path):
     rows = json.loads((tmp_path / "infer.json").read_text())["rows"]
     assert {r["runtime"] for r in rows if r["benchmark"] == "inference"} == {
         "jax_jit", "torch_eager", "torch_compile", "pytorch eager", "pytorch compile"}
+
+
+def test_a_configuration_that_fails_to_build_is_listed_not_fatal():
+    backend = backends.active_backend()
+    worker = LocalWorker(backend, "cpu")
+    spec = dict(kind="keras_infer", model="no_such_model", part="encoder",
+                runtime=backends.INFERENCE_RUNTIMES[backend][0], batch_size=2)
+    rows = runs.interleave({backend: worker}, {backend: [spec]}, "inference", 1, {"float32": 1.0}, None)
+    assert rows == [] and "no_such_model batch 2 encoder" in runs.FAILED[-1]
