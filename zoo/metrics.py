@@ -5,7 +5,8 @@ Definitions (also in ``docs/metrics.md``):
 - ``bce`` / ``mse``: per-pixel binary cross-entropy / squared error, averaged
   over pixels and images (the training loss, :func:`zoo.losses.reconstruction_error`);
   ``psnr``: mean over images of ``10 log10(1 / MSE_i)``.
-- ``probe_accuracy``: a logistic regression fitted on the train split's codes
+- ``probe_accuracy``: a logistic regression (scikit-learn's objective and stopping rule,
+  solved by L-BFGS on float32 arithmetic) fitted on the train split's codes
   (standardised), scored on the test split; ``pca_probe_accuracy`` is the same
   probe on PCA with as many components as the code, computed in the same run.
 - Sparsity (reported by sparse heads): ``code_mean_activation`` (mean |a|),
@@ -47,15 +48,74 @@ def reconstruction_metrics(x: np.ndarray, x_hat: np.ndarray) -> dict:
     }
 
 
-def linear_probe(z_train, y_train, z_test, y_test, seed: int = 0) -> float:
-    """Test accuracy of a logistic regression on standardised codes."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+#: The probe's objective and stopping rule: scikit-learn's ``LogisticRegression`` defaults (C=1,
+#: L-BFGS until the largest gradient entry is below PROBE_TOL, at most PROBE_MAX_ITER iterations).
+PROBE_C, PROBE_TOL, PROBE_MAX_ITER = 1.0, 1e-4, 500
 
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, random_state=seed))
-    probe.fit(z_train, y_train)
-    return float(probe.score(z_test, y_test))
+
+def _standardise(z_train: np.ndarray, z_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both sets scaled by the train set's mean and standard deviation (a constant column stays 0)."""
+    z_train, z_test = np.asarray(z_train, np.float64), np.asarray(z_test, np.float64)
+    mean, std = z_train.mean(axis=0), z_train.std(axis=0)
+    std[std == 0] = 1.0
+    return ((z_train - mean) / std).astype(np.float32), ((z_test - mean) / std).astype(np.float32)
+
+
+def fit_logistic_regression(x: np.ndarray, y: np.ndarray, c: float = PROBE_C, tol: float = PROBE_TOL,
+                            max_iter: int = PROBE_MAX_ITER) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression by L-BFGS on float32 arithmetic: scikit-learn's objective, faster.
+
+    Minimises ``mean cross-entropy + ||W||² / (2 C n)`` (intercepts unpenalised),
+    scikit-learn's ``LogisticRegression`` objective, with its stopping rule. The
+    loss and gradient are numpy float32 matrix products, about 2-3x cheaper per
+    iteration than scikit-learn's float64 loss on a busy 2-core machine, and the
+    optimiser takes the same steps, so the accuracy is the same (``docs/metrics.md``).
+
+    Args:
+        x: Features ``(n, d)`` (standardised).
+        y: Labels ``(n,)``.
+        c: Inverse regularisation strength (scikit-learn's ``C``).
+        tol: Stop when the largest projected gradient entry is below this.
+        max_iter: Most L-BFGS iterations.
+
+    Returns:
+        ``(classes, weights)`` with weights ``(d + 1, k)``, the last row the intercepts.
+    """
+    from scipy.optimize import minimize
+
+    classes, index = np.unique(y, return_inverse=True)
+    n, d, k = len(x), x.shape[1], len(classes)
+    features = np.hstack([np.asarray(x, np.float32), np.ones((n, 1), np.float32)])
+    onehot = np.eye(k, dtype=np.float32)[index]
+    penalised = np.ones((d + 1, k), np.float32)
+    penalised[-1] = 0.0
+    lam = np.float32(1.0 / (c * n))
+
+    def loss_and_grad(w: np.ndarray) -> tuple[float, np.ndarray]:
+        weights = w.reshape(d + 1, k).astype(np.float32)
+        logits = features @ weights
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        total = exp.sum(axis=1, keepdims=True)
+        loss = -float((onehot * (logits - np.log(total))).sum()) / n
+        loss += 0.5 * float(lam) * float((weights * weights * penalised).sum())
+        grad = features.T @ (exp / total - onehot) / np.float32(n) + lam * weights * penalised
+        return loss, grad.ravel().astype(np.float64)
+
+    result = minimize(loss_and_grad, np.zeros((d + 1) * k), jac=True, method="L-BFGS-B",
+                      options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps})
+    return classes, result.x.reshape(d + 1, k)
+
+
+def linear_probe(z_train, y_train, z_test, y_test, seed: int = 0) -> float:
+    """Test accuracy of a logistic regression on standardised codes (:func:`fit_logistic_regression`).
+
+    ``seed`` is kept for the callers: the fit is deterministic (L-BFGS from zero weights).
+    """
+    train, test = _standardise(np.reshape(z_train, (len(z_train), -1)), np.reshape(z_test, (len(z_test), -1)))
+    classes, weights = fit_logistic_regression(train, np.asarray(y_train))
+    scores = np.hstack([test, np.ones((len(test), 1), np.float32)]) @ weights
+    return float(np.mean(classes[np.argmax(scores, axis=1)] == np.asarray(y_test)))
 
 
 def pca_probe(x_train, y_train, x_test, y_test, k: int, seed: int = 0) -> float:
