@@ -48,3 +48,22 @@ def test_vae_metrics_add_up_and_use_the_closed_form_kl():
     assert m["kl_nats"] == pytest.approx(kl, rel=1e-5)
     assert m["neg_elbo_nats"] == pytest.approx(m["reconstruction_nats"] + m["kl_nats"], rel=1e-6)
     assert vae_metrics(model, x, seed=0) == m  # seeded
+
+
+def test_the_probe_solves_scikit_learns_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from zoo.metrics import _standardise, fit_logistic_regression
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 3000)
+    z = rng.normal(size=(3000, 12)) + 0.6 * np.eye(4, 12)[y] * rng.uniform(1, 3, 12) + 5.0
+    reference = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(z[:2000], y[:2000])
+    assert linear_probe(z[:2000], y[:2000], z[2000:], y[2000:]) == pytest.approx(
+        reference.score(z[2000:], y[2000:]), abs=0.002)
+    _, weights = fit_logistic_regression(_standardise(z[:2000], z[2000:])[0], y[:2000])
+    sk = reference[-1]
+    np.testing.assert_allclose(weights[:-1].T, sk.coef_, atol=2e-3)
+    np.testing.assert_allclose(weights[-1], sk.intercept_, atol=2e-3)
