@@ -85,21 +85,23 @@ def fit_logistic_regression(x: np.ndarray, y: np.ndarray, c: float = PROBE_C, to
 
     classes, index = np.unique(y, return_inverse=True)
     n, d, k = len(x), x.shape[1], len(classes)
-    features = np.hstack([np.asarray(x, np.float32), np.ones((n, 1), np.float32)])
-    onehot = np.eye(k, dtype=np.float32)[index]
+    # Examples along the last axis: both matrix products then run about twice as fast in BLAS
+    # as with a (n, d) @ (d, k) product, whose output is too thin.
+    features = np.vstack([np.asarray(x, np.float32).T, np.ones((1, n), np.float32)])
+    onehot = np.eye(k, dtype=np.float32)[:, index]
     penalised = np.ones((d + 1, k), np.float32)
     penalised[-1] = 0.0
     lam = np.float32(1.0 / (c * n))
 
     def loss_and_grad(w: np.ndarray) -> tuple[float, np.ndarray]:
         weights = w.reshape(d + 1, k).astype(np.float32)
-        logits = features @ weights
-        logits -= logits.max(axis=1, keepdims=True)
+        logits = weights.T @ features
+        logits -= logits.max(axis=0, keepdims=True)
         exp = np.exp(logits)
-        total = exp.sum(axis=1, keepdims=True)
+        total = exp.sum(axis=0, keepdims=True)
         loss = -float((onehot * (logits - np.log(total))).sum()) / n
         loss += 0.5 * float(lam) * float((weights * weights * penalised).sum())
-        grad = features.T @ (exp / total - onehot) / np.float32(n) + lam * weights * penalised
+        grad = features @ (exp / total - onehot).T / np.float32(n) + lam * weights * penalised
         return loss, grad.ravel().astype(np.float64)
 
     result = minimize(loss_and_grad, np.zeros((d + 1) * k), jac=True, method="L-BFGS-B",
