@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.cliargs import positive_int
+from zoo.progress import Steps
 
 #: ``aezoo encode --runtime`` value that runs the Keras model itself.
 KERAS = "keras"
@@ -103,6 +104,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     calibration = read_images(args.calibration_data) if args.calibration_data else None
     options = {key: getattr(args, key) for key in _declared_options()}
     reports, failed = [], []
+    bar = Steps(len(formats), f"export {name}.{part}")  # on stderr, in a terminal only
     for fmt in formats:
         if args.format == "all":
             if args.quantize and args.quantize not in FORMATS[fmt].quantize:
@@ -112,6 +114,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             own = options  # an option this format does not declare is an error
         suffix = f"-{args.quantize}" if args.quantize else ""
         target = Path(args.out) / f"{name}.{part}.{fmt}{suffix}"
+        bar.start(fmt)
         try:
             reports.append(export_model(model, fmt, target, part=part, quantize=args.quantize,
                                         calibration_data=calibration, atol=args.atol, mse_rtol=args.mse_rtol,
@@ -121,6 +124,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         except ExportValidationError as err:
             reports.append(err.report)
             failed.append(str(err))
+        bar.done()
+    bar.close()
     print(format_table(reports))
     for report in reports:
         if report.quantization.get("layers"):

@@ -98,3 +98,15 @@ def test_the_peak_probe_keeps_the_fastest_of_several_probes(monkeypatch):
     assert peak.PROBE_REPEATS == 3 and len(rows) == 1
     assert rows[0]["latency_ms_median"] == pytest.approx(100.0)
     assert peaks["float32"] == pytest.approx(2 * 100**3 / 0.1 / 1e9)
+
+
+def test_evaluate_draws_a_progress_bar_on_stderr_only_when_asked(capsys, tmp_path):
+    from tests.helpers import tiny_model
+    from zoo.evaluate import evaluate
+
+    model = tiny_model("ae_dense", input_shape=(28, 28, 1))
+    evaluate(model, "sample:mnist", progress=True)
+    captured = capsys.readouterr()
+    assert "evaluate ae_dense" in captured.err and "family metrics" in captured.err and captured.out == ""
+    evaluate(model, "sample:mnist")  # the API default: no bar
+    assert capsys.readouterr().err == ""
