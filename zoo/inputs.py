@@ -178,7 +178,9 @@ def _adapt_dataset(ds, expected, what: str, pixels: bool):
         return _fit_channel_axis(x, len(target)) if needs_reshape else x
 
     if paired:
-        return ds.map(lambda x, *rest: (fix(x), *rest))
+        # Targets like the inputs (an autoencoder's (x, x) pairs) are adapted alike; others pass as given.
+        same = [getattr(t, "shape", None) == first.shape and getattr(t, "dtype", None) == dtype for t in spec[1:]]
+        return ds.map(lambda x, *rest: (fix(x), *(fix(t) if s else t for t, s in zip(rest, same, strict=True))))
     return ds.map(fix)
 
 
