@@ -145,7 +145,10 @@ def suite_section(folder: Path, images: str) -> str:
              "### Suite rehearsal on this CPU (small sizes; NOT the GPU run, which is still to do)")
     parts = [title, "", f"Command: `{meta['command']}` ({meta['elapsed_s']:.0f} s, budget {meta['budget_s']} s). "
              + f"Machine: {gpu or 'no GPU'}; CPU {env['cpu']} ({env['cpu_cores']} cores); {_versions(env)}.", "",
-             *_probe_lines(meta), "", "**Targets**", "", *(suite_targets(train, infer) or ["- (no rows)"]), ""]
+             *_probe_lines(meta), "", "**Targets**" + ("" if meta["device"] == "gpu" else
+                                                       " (the GPU targets, judged on this rehearsal only to exercise "
+                                                       + "the report: they say nothing about a GPU)"),
+             "", *(suite_targets(train, infer) or ["- (no rows)"]), ""]
     if meta.get("skipped"):
         parts += ["Left out for time: " + "; ".join(meta["skipped"]) + ".", ""]
     if meta.get("failed"):
