@@ -33,6 +33,12 @@ def _family_checks(name: str, x: np.ndarray, folder: Path) -> dict[str, str]:
     model.fit(x, epochs=6, batch_size=16, verbose=0)
     after = model.evaluate(x, verbose=0, return_dict=True)["loss"]
     out["fit"] = "ok" if np.isfinite(after) and after < before else f"loss {before:.4g} -> {after:.4g}"
+    if name == "ae_dense":  # aezoo's own training path too: pipeline, compile options, run folder
+        from zoo.train import train
+
+        run = train(name, "sample:mnist", folder / "run", epochs=1, batch_size=100, verbose=0,
+                    model_kwargs={"latent_dim": 4, "hidden_units": (16,)})
+        out["zoo_train"] = "ok" if (run.run_dir / "model.keras").exists() else "no model.keras in the run folder"
     path = folder / f"{name}.keras"
     model.save(path)
     loaded = keras.models.load_model(path)

@@ -44,7 +44,8 @@ def compile_options(model) -> dict:
     """
     if backend.name() == "tensorflow" and backend.computes_on_cpu():
         return {"steps_per_execution": 32, "jit_compile": bool(model.prefers_xla_on_cpu)}
-    return {"steps_per_execution": 32, "jit_compile": "auto"}
+    # Keras' PyTorch trainer runs one step per call (it refuses steps_per_execution > 1).
+    return {"steps_per_execution": 1 if backend.name() == "torch" else 32, "jit_compile": "auto"}
 
 
 class TrainingDiverged(RuntimeError):
