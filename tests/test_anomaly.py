@@ -118,6 +118,7 @@ def test_elbo_needs_a_gaussian_posterior():
         Detector(tiny_model("ae_dense"), score="elbo").fit(X[:20])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("score", ["reconstruction", "mahalanobis", "combined"])
 def test_the_scoring_graph_matches_the_detector(score):
     detector = Detector(tiny_model("ae_conv"), score=score).fit(X[:40])

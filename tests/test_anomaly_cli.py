@@ -7,6 +7,7 @@ from aezoo.cli import main
 from zoo.anomaly import Detector
 
 
+@pytest.mark.slow
 def test_fit_then_score_writes_a_detector_csv_and_pictures(tmp_path, capsys):
     out = tmp_path / "det"
     assert main(["anomaly", "fit", "ae_dense.mnist", "--normal", "sample:mnist", "--normal-class", "1",

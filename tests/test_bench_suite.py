@@ -22,6 +22,7 @@ def test_small_settings_cover_every_full_setting_and_flags_override_them():
     assert full.train_batches[0] == 256 and full.device == "gpu" and full.backends == ["jax", "torch"]
 
 
+@pytest.mark.slow
 def test_the_suite_needs_no_tensorflow():
     code = "; ".join([
         "import sys",

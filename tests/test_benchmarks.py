@@ -109,6 +109,7 @@ def tiny_results(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_train_script_tiny(tiny_results):
     rows = _check_rows(tiny_results / "train_throughput", "train")
     configs = [r["config"] for r in rows]
@@ -148,6 +149,7 @@ def test_report_writes_the_docs_page(tiny_results, tmp_path, flag, capsys):
     assert ("deprecated" in capsys.readouterr().err) == (flag == "--update-readme")
 
 
+@pytest.mark.slow
 def test_inference_of_an_untrained_tiny_model_by_name(tmp_path):
     from benchmarks.inference_throughput import measure
 

@@ -38,6 +38,7 @@ def test_errors_are_one_line(argv, needle, capsys):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_console_script_exit_code():
     proc = subprocess.run([sys.executable, "-m", "aezoo", "info", "nope_model"],
                           capture_output=True, text=True, timeout=120)
@@ -61,6 +62,7 @@ def test_list_info_and_help_answer_without_keras_in_under_2_s(argv):
     assert elapsed < 2.0, f"{argv} took {elapsed:.2f} s"
 
 
+@pytest.mark.slow
 def test_import_zoo_is_light_and_the_scanned_names_are_the_registry():
     code = ("import sys, zoo; names = zoo.list_models(); assert 'keras' not in sys.modules; "
             + "zoo.create_model; assert zoo.list_models() == names; print(names)")

@@ -25,6 +25,7 @@ def keras_part(model, part, x):
     return model.decoder.predict(model.encoder.predict(x, verbose=0), verbose=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_every_family_exports_encoder_and_decoder(name, fmt, tmp_path):
@@ -94,6 +95,7 @@ def _mse_with_artifact(model, runner, x):
     return float(np.mean((model.decoder.predict(runner(x), verbose=0) - x) ** 2))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("quantize", ["float16", "dynamic_int8", "int8"])
 def test_quantized_tflite_runs_and_reports_its_mse_change(quantize, tmp_path):
     model = zoo.load_pretrained("ae_dense.mnist")
@@ -111,6 +113,7 @@ def test_quantized_tflite_runs_and_reports_its_mse_change(quantize, tmp_path):
         assert set(report.details["float_ops"]) <= {"QUANTIZE", "DEQUANTIZE"}
 
 
+@pytest.mark.slow
 def test_int8_calibration_data_for_a_decoder_may_be_codes_or_images(tmp_path):
     model = tiny_model("ae_dense")
     codes = model.encoder.predict(IMAGES, verbose=0)
@@ -121,6 +124,7 @@ def test_int8_calibration_data_for_a_decoder_may_be_codes_or_images(tmp_path):
     assert a.passed and b.passed
 
 
+@pytest.mark.slow
 def test_pretrained_export_embeds_the_card(tmp_path):
     report = export_model("vae_conv.mnist", "saved_model", tmp_path / "s")
     card = zoo.get_card("vae_conv.mnist")
@@ -145,6 +149,7 @@ def test_onnx_dynamic_int8_uses_integer_kernels_and_reports_its_mse_change(tmp_p
     assert report.size_bytes < 0.35 * 4 * model.encoder.count_params()
 
 
+@pytest.mark.slow
 def test_int16x8_keeps_a_wide_linear_code_that_one_int8_scale_cannot(tmp_path):
     # ae_conv.mnist's decoder reads a 128-d linear code: full int8 changes its reconstruction
     # MSE by about +140% (README); int16 activations keep it within the int8 bound.

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 import zoo
 from aezoo.cli import main
@@ -15,6 +16,7 @@ def _sample(tmp_path, n=20):
     return zdata.to_unit_range(x)
 
 
+@pytest.mark.slow
 def test_export_all_formats_prints_a_table(tmp_path, capsys):
     assert main(["export", "ae_dense.mnist", "--format", "all", "--part", "decoder", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -25,6 +27,7 @@ def test_export_all_formats_prints_a_table(tmp_path, capsys):
         assert report["passed"] and report["part"] == "decoder" and folder.split(".")[-1] in out
 
 
+@pytest.mark.slow
 def test_encode_with_each_runtime_matches_keras(tmp_path):
     x = _sample(tmp_path)
     reference = zoo.load_pretrained("ae_dense.mnist").encode(x)
@@ -48,6 +51,7 @@ def test_encode_from_an_export_folder(tmp_path, capsys):
     assert "is a onnx export" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_quickstart_writes_reports_grid_and_summary(tmp_path):
     from aezoo.quickstart import planned_exports, run
 
@@ -63,6 +67,7 @@ def test_quickstart_writes_reports_grid_and_summary(tmp_path):
     assert "Chained ONNX" in (tmp_path / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_quickstart_reports_a_failed_export_and_goes_on(tmp_path, monkeypatch, capsys):
     from aezoo.quickstart import run
     from export import validate
@@ -76,6 +81,7 @@ def test_quickstart_reports_a_failed_export_and_goes_on(tmp_path, monkeypatch, c
     assert "not run (an ONNX export failed)" in (tmp_path / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_export_a_keras_file_and_encode_through_tflite(tmp_path):
     from tests.helpers import tiny_model
 

@@ -38,6 +38,7 @@ def test_card_is_complete(name):
         assert len(w["sha256"]) == 64 and (pretrained.PRETRAINED_DIR / w["file"]).is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_weights_reproduce_the_card_on_the_bundled_sample(name):
     card = zoo.get_card(name)

@@ -40,6 +40,7 @@ def interrupted(tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 def test_run_json_records_the_identity(interrupted):
     spec = json.loads((interrupted / "run.json").read_text())
     assert {k: spec[k] for k in ("model", "dataset", "epochs", "batch_size", "learning_rate", "seed")} == {
@@ -67,6 +68,7 @@ def test_resume_refuses_a_different_value_of_a_default_it_recorded(interrupted):
         train(None, None, interrupted, resume=True, seed=1, model_kwargs={"code_activation": "relu"})
 
 
+@pytest.mark.slow
 def test_resume_with_the_run_dir_alone_finishes_the_recorded_run(interrupted, tmp_path, capsys):
     import shutil
 
@@ -100,6 +102,7 @@ def test_a_start_that_fails_on_its_data_leaves_the_folder_as_found(tmp_path, cap
         assert _snapshot(tmp_path) == before and run.exists() == existing
 
 
+@pytest.mark.slow
 def test_a_start_that_fails_in_its_first_epoch_removes_what_it_wrote(tmp_path, monkeypatch):
     run = tmp_path / "run"
     run.mkdir()
@@ -117,6 +120,7 @@ def test_a_start_that_fails_in_its_first_epoch_removes_what_it_wrote(tmp_path, m
     assert (run / "model.keras").exists() and (run / "keep.txt").read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_a_leftover_run_json_without_any_epoch_does_not_block_the_folder(tmp_path):
     run = tmp_path / "run"
     run.mkdir()

@@ -24,6 +24,7 @@ def _rows(run_dir):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_run_folder_and_card(tmp_path):
     result = train("ae_dense", "sample:mnist", tmp_path / "run", epochs=2, batch_size=100,
                    model_kwargs=TINY, verbose=0, command="aezoo train ae_dense --dataset sample:mnist")
@@ -42,6 +43,7 @@ def test_run_folder_and_card(tmp_path):
     assert result.model.latent_dim == 4
 
 
+@pytest.mark.slow
 def test_same_seed_same_result(tmp_path):
     a = train("ae_dense", "sample:mnist", tmp_path / "a", epochs=1, batch_size=100, model_kwargs=TINY, verbose=0)
     b = train("ae_dense", "sample:mnist", tmp_path / "b", epochs=1, batch_size=100, model_kwargs=TINY, verbose=0)
@@ -49,6 +51,7 @@ def test_same_seed_same_result(tmp_path):
         np.testing.assert_allclose(wa, wb, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_and_loses_at_most_one_epoch(tmp_path):
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "aezoo", "train", "ae_dense", "--dataset", "sample:mnist", "--epochs", "8",
@@ -93,6 +96,7 @@ def test_invalid_training_arguments(tmp_path, kwargs, match):
         train("ae_dense", "sample:mnist", tmp_path / "run", model_kwargs=TINY, verbose=0, **kwargs)
 
 
+@pytest.mark.slow
 def test_cli_train_one_line_error_for_missing_data(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "aezoo", "train", "ae_dense", "--dataset", str(tmp_path / "nope.npy")],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "AEZOO_DATA_DIR": str(tmp_path)})
