@@ -45,26 +45,25 @@ def shape(text: str) -> tuple[int, ...]:
     return dims
 
 
+def _number(text: str, cast, ok, expected: str):
+    """``cast(text)`` if it converts and ``ok`` holds, else the ``argparse`` error naming what was expected."""
+    try:
+        value = cast(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected {expected}. Received: {text!r}") from err
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}. Received: {text!r}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """``argparse`` type for an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1. Received: {text!r}") from err
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1. Received: {text!r}")
-    return value
+    return _number(text, int, lambda v: v >= 1, "an integer >= 1")
 
 
 def positive_float(text: str) -> float:
     """``argparse`` type for a finite number > 0 (a learning rate)."""
-    try:
-        value = float(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected a number > 0. Received: {text!r}") from err
-    if not (value > 0 and value != float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0. Received: {text!r}")
-    return value
+    return _number(text, float, lambda v: 0 < v < float("inf"), "a finite number > 0")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
