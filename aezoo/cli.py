@@ -49,6 +49,38 @@ def _native_stderr_silenced() -> Iterator[None]:
         os.close(devnull)
 
 
+@contextlib.contextmanager
+def _native_logs_hidden(hide: bool) -> Iterator[None]:
+    """While a command runs, C/C++ libraries' writes to file descriptor 2 go to /dev/null.
+
+    TFLite's converter and XNNPACK delegate, onnxruntime and XLA log there at any
+    level setting. Python's ``sys.stderr`` (aezoo's errors, progress bars) keeps
+    writing to the real stderr through a duplicate of the descriptor.
+    """
+    try:
+        real = hide and sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        real = False  # stderr is already captured or replaced (tests): leave it as it is
+    if not real:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    original = sys.stderr
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1, encoding=original.encoding, errors="replace")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        sys.stderr.close()
+        sys.stderr = original
+
+
 def quiet(verbose: bool) -> None:
     """Silence third-party logs for the rest of the process unless ``verbose`` (call before Keras loads)."""
     if verbose:
@@ -295,9 +327,11 @@ def _needs_keras(args: argparse.Namespace) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``aezoo`` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if _requested(argv) in MODULE_COMMANDS and not {"--verbose", "-h", "--help"} & set(argv):
+        quiet(False)  # before the command's module loads: it imports TensorFlow
     parser = build_parser(argv)
     args = parser.parse_args(argv)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _native_logs_hidden(not args.show_logs):
         if not args.show_logs:
             warnings.simplefilter("ignore")
         try:

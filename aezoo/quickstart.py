@@ -52,7 +52,7 @@ def time_runtime(fn: Callable[[np.ndarray], object], x: np.ndarray, repeats: int
 def run(entry: str = DEFAULT_ENTRY, out: str | Path = "aezoo-out") -> list[dict]:
     """Run the quickstart tour for ``entry``, writing into ``out``; return the runtime timings."""
     import zoo
-    from export import ExportValidationError, export_model, format_table, load_artifact
+    from export import FORMATS, ExportValidationError, export_model, format_table, load_artifact
     from zoo import data
     from zoo.plots import reconstruction_grid
 
@@ -73,8 +73,10 @@ def run(entry: str = DEFAULT_ENTRY, out: str | Path = "aezoo-out") -> list[dict]
     for part, fmt, quantize in planned_exports():
         folder = out / (f"{entry}.{part}.{fmt}" + (f"-{quantize}" if quantize else ""))
         try:
+            # int8 keeps its most sensitive layers in float where one int8 scale cannot hold them.
+            fallback = "auto" if quantize in FORMATS[fmt].fallback else None
             reports.append(export_model(model, fmt, folder, part=part, quantize=quantize, overwrite=True,
-                                        layout="folder"))
+                                        layout="folder", fallback=fallback))
         except ExportValidationError as err:  # shown in the table; the rest of the tour goes on
             reports.append(err.report)
     print(format_table(reports))

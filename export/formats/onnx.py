@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 from pathlib import Path
@@ -186,11 +188,12 @@ class StaticInt8(Calibrated):
 
         exclude = [n for layer in float_layers for n in self.units().get(layer, [layer])]
         logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # ORT's pre-process advice
-        quantize_static(str(self.float_path), str(path), _reader(self.input_name, self.calibration),
-                        quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QInt8,
-                        weight_type=QuantType.QInt8,
-                        calibrate_method=getattr(CalibrationMethod, CALIBRATION_METHODS[self.method]),
-                        nodes_to_exclude=exclude)
+        with contextlib.redirect_stdout(io.StringIO()):  # its calibrators print their progress
+            quantize_static(str(self.float_path), str(path), _reader(self.input_name, self.calibration),
+                            quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QInt8,
+                            weight_type=QuantType.QInt8,
+                            calibrate_method=getattr(CalibrationMethod, CALIBRATION_METHODS[self.method]),
+                            nodes_to_exclude=exclude)
         model = onnx.load(str(path))
         set_metadata(model, metadata)
         onnx.checker.check_model(model, full_check=True)
