@@ -161,6 +161,7 @@ def test_inference_of_an_untrained_tiny_model_by_name(tmp_path):
     assert all(r["part"] == "decoder" and r["samples_per_s"] > 0 for r in rows)
 
 
+@pytest.mark.slow
 def test_int8_beyond_its_export_bound_is_still_timed_with_a_note(monkeypatch):
     import export
     from benchmarks.inference_throughput import measure

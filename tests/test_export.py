@@ -56,6 +56,7 @@ def test_onnx_checker_dynamic_batch_names_and_metadata(tmp_path):
     assert meta["inputs"] == {"images": [None, *TINY_SHAPE]} and meta["outputs"] == {"codes": [None, 4]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ae_conv", "vae_dense"])
 def test_chained_onnx_encoder_decoder_matches_keras_reconstruction(name, tmp_path):
     model = tiny_model(name)
@@ -71,6 +72,7 @@ def test_autoencoder_part_and_tflite_dynamic_batch(tmp_path):
         np.testing.assert_allclose(runner(IMAGES[:n]), model.predict(IMAGES[:n], verbose=0), atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 def test_vae_export_is_the_deterministic_posterior_mean(tmp_path):
     model = tiny_model("vae_conv")
     runner = load_artifact(export_model(model, "tflite", tmp_path / "v").path)
@@ -134,6 +136,7 @@ def test_pretrained_export_embeds_the_card(tmp_path):
     assert report.validation_inputs.startswith("bundled mnist sample")
 
 
+@pytest.mark.slow
 def test_onnx_dynamic_int8_uses_integer_kernels_and_reports_its_mse_change(tmp_path):
     model = zoo.load_pretrained("ae_dense.mnist")
     report = export_model(model, "onnx", tmp_path / "q", quantize="dynamic_int8")

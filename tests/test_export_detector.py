@@ -39,6 +39,7 @@ def assert_within_export_bound(outputs, scores, maps):
     np.testing.assert_allclose(outputs["error_maps"], maps, rtol=0, atol=1e-5 * max(1.0, np.abs(maps).max()))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_each_format_exports_scores_and_maps_within_the_bound(fmt, combined, tmp_path):
     target = _target(tmp_path, fmt)
@@ -92,6 +93,7 @@ def test_a_saved_detector_folder_exports(score, error, fmt, tmp_path):
     assert_within_export_bound(out, *detector.score_with_maps(NEW[:7]))
 
 
+@pytest.mark.slow
 def test_refusals_are_one_line_and_leave_nothing(combined, tmp_path):
     elbo = Detector(tiny_model("vae_dense"), score="elbo", n_samples=2).fit(NORMAL)
     cases = [

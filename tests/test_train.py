@@ -104,6 +104,7 @@ def test_cli_train_one_line_error_for_missing_data(tmp_path):
     assert proc.stderr.strip().splitlines()[-1].startswith("aezoo: error: Unknown dataset")
 
 
+@pytest.mark.slow
 def test_train_on_an_image_folder(tmp_path):
     import keras
 

@@ -54,6 +54,7 @@ def test_head_adds_lam_times_mmd_against_its_seeded_prior_samples():
     np.testing.assert_allclose(float(ops.convert_to_numpy(head.losses[0])), want, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_model_loss_is_reconstruction_plus_the_mmd_penalty():
     model = tiny_model("wae_dense", lam=0.0)
     model.compile("adam")
