@@ -30,8 +30,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from zoo.checks import check_batch, check_choice, check_positive_int
-from zoo.data import to_unit_range
+from zoo.checks import check_choice, check_positive_int
 from zoo.losses import gaussian_kl, pixel_error
 from zoo.models import Autoencoder
 
@@ -43,15 +42,6 @@ FORMAT_VERSION = 1
 
 class DetectorIntegrityError(ValueError):
     """A saved detector's files do not match their recorded SHA-256; nothing was loaded."""
-
-
-def _images(model: Autoencoder, data, what: str) -> np.ndarray:
-    x = np.asarray(data)
-    if x.ndim == 0 or len(x) == 0:
-        raise ValueError(f"{what}: expected at least one example. Received: an empty array of shape {x.shape}")
-    x = to_unit_range(x)
-    check_batch(x, model.data_shape, what)
-    return x
 
 
 def error_maps(model: Autoencoder, x: np.ndarray, kind: str | None = None, batch_size: int = 256) -> np.ndarray:
@@ -231,12 +221,12 @@ class Detector:
     def score_samples(self, data) -> np.ndarray:
         """Anomaly score of each example (higher = more anomalous)."""
         self._check_fitted()
-        return self._combine(self._components(_images(self.model, data, "score")))
+        return self._combine(self._components(self.model.prepare_input(data, "score")))
 
     def score_with_maps(self, data) -> tuple[np.ndarray, np.ndarray]:
         """Scores and the per-pixel reconstruction error maps."""
         self._check_fitted()
-        parts = self._components(_images(self.model, data, "score"), maps=True)
+        parts = self._components(self.model.prepare_input(data, "score"), maps=True)
         return self._combine(parts), parts["maps"]
 
     def scoring_model(self) -> keras.Model:
@@ -282,7 +272,7 @@ class Detector:
         Returns:
             ``self``.
         """
-        x = _images(self.model, normal_data, "normal data")
+        x = self.model.prepare_input(normal_data, "normal data")
         if validation is None:
             if validation_labels is not None:
                 raise ValueError("validation_labels need validation data that they label.")
@@ -293,7 +283,7 @@ class Detector:
                                  + "validation; pass `validation` or more normal data.")
             x, x_val = x[order[n_val:]], x[order[:n_val]]
         else:
-            x_val = _images(self.model, validation, "validation data")
+            x_val = self.model.prepare_input(validation, "validation data")
         self.statistics = {"n_normal": int(len(x)), "n_validation": int(len(x_val))}
         if self.score in ("mahalanobis", "combined"):
             gauss = GaussianCodes.fit(self.model.encode(x).reshape(len(x), -1))
