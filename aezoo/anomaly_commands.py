@@ -25,17 +25,7 @@ def load_images(source: str, split: str, keep_class: int | None = None,
     """Images in [0, 1] and their labels (None for your own data) from a data spec."""
     from zoo import data
 
-    try:
-        spec = data.parse_data_spec(source)
-    except ValueError:
-        spec = None  # a path that does not exist: load_user_data names it
-    if spec is not None and spec.kind == "sample":
-        x, y = data.load_sample(spec.name)
-    elif spec is not None and spec.kind == "dataset":
-        x, y = data.load_dataset(spec.name, split)
-    else:
-        size = tuple(shape[:2]) if shape and len(shape) == 3 else None
-        x, y = data.load_user_data(source, image_size=size), None
+    x, y = data.load_spec(source, split, tuple(shape[:2]) if shape and len(shape) == 3 else None)
     if keep_class is not None:
         if y is None:
             raise ValueError("--normal-class needs a labelled dataset (mnist, fashion_mnist, sample:NAME). "

@@ -31,16 +31,7 @@ def read_images(source: str, shape: tuple[int, ...] | None = None,
     from zoo import data
     from zoo.inputs import as_model_input
 
-    try:
-        spec = data.parse_data_spec(source)
-    except ValueError:
-        spec = None  # not a dataset: load_user_data says what is wrong with the path
-    if spec is not None and spec.kind == "sample":
-        x = data.load_sample(spec.name)[0]
-    elif spec is not None and spec.kind == "dataset":
-        x = data.load_dataset(spec.name, "test")[0]
-    else:
-        x = data.load_user_data(source, image_size=tuple(shape[:2]) if shape and len(shape) == 3 else None)
+    x = data.load_spec(source, "test", tuple(shape[:2]) if shape and len(shape) == 3 else None)[0]
     if len(x) == 0:
         raise ValueError(f"{source} is empty: it holds no images.")
     return as_model_input(x, shape, what=f"--input {source}" if shape else str(source), value_range=value_range)

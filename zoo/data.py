@@ -289,6 +289,24 @@ def load_user_data(path: str | os.PathLike, image_size: tuple[int, int] | None =
     return (x, y) if labels else x
 
 
+def load_spec(source: str | os.PathLike, split: str = "test", image_size: tuple[int, int] | None = None,
+              data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Examples and labels (None where a file has no ``y``) from a data spec, as the CLI's data options take them.
+
+    A known dataset gives its ``split``, ``sample:NAME`` the bundled 1k images, and
+    anything else is read as a path by :func:`load_user_data` (which names what is wrong with it).
+    """
+    try:
+        spec = parse_data_spec(source)
+    except ValueError:
+        spec = None
+    if spec is not None and spec.kind == "sample":
+        return load_sample(spec.name)
+    if spec is not None and spec.kind == "dataset":
+        return load_dataset(spec.name, split, data_dir=data_dir)
+    return load_user_data(source, image_size=image_size, labels=True)
+
+
 def to_unit_range(x: np.ndarray) -> np.ndarray:
     """Data as float32 in [0, 1]: the input contract (:func:`zoo.inputs.as_model_input`) with any shape.
 
