@@ -236,7 +236,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "list": cmd_list, "info": cmd_info, "train": cmd_train, "evaluate": cmd_evaluate,
 }
 #: Modules that add their own subcommands with ``add_commands(subparsers) -> {name: function}``.
-COMMAND_MODULES = ("aezoo.export_commands", "aezoo.anomaly_commands", "aezoo.quickstart", "aezoo.bench_commands")
+COMMAND_MODULES = ("aezoo.export_commands", "aezoo.anomaly_commands", "aezoo.quickstart", "aezoo.bench_commands",
+                   "aezoo.data_commands")
 #: The commands each module adds, with the one line ``aezoo --help`` shows for them without importing it.
 MODULE_COMMANDS = {
     "export": ("aezoo.export_commands", "export a model part to SavedModel, ONNX or LiteRT and validate it"),
@@ -244,6 +245,7 @@ MODULE_COMMANDS = {
     "anomaly": ("aezoo.anomaly_commands", "anomaly detection: fit a detector on normal data, score new data"),
     "quickstart": ("aezoo.quickstart", "load a pretrained encoder, export it everywhere, time it (make demo)"),
     "bench": ("aezoo.bench_commands", "run a benchmark script (train, infer or peak)"),
+    "data": ("aezoo.data_commands", "pack data into shards that training streams from disk (data pack)"),
 }
 #: Commands that need no Keras (``info`` of a pretrained entry reads its card only).
 LIGHT_COMMANDS = ("list",)

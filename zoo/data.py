@@ -195,27 +195,37 @@ def _magic(path: Path, n: int) -> bytes:
         return f.read(n)
 
 
-def _read_images(folder: Path, image_size: tuple[int, int] | None, grayscale: bool) -> np.ndarray:
-    """Every image under ``folder`` (sorted paths), each read on its own so a broken one is named."""
+def list_images(folder: Path) -> list[Path]:
+    """Every image file under ``folder`` (searched recursively), sorted by path."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def read_image(path: str | os.PathLike, size: tuple[int, int], grayscale: bool) -> np.ndarray:
+    """One image as uint8 ``(h, w, 1)`` (grayscale) or ``(h, w, 3)``, resized to ``size``; a broken one is named.
+
+    The one decoder of image folders, in memory and streamed alike, so both give the same pixels.
+    """
     from PIL import Image, UnidentifiedImageError
 
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    try:
+        with Image.open(path) as img:
+            img = img.convert("L" if grayscale else "RGB")
+            if img.size != (size[1], size[0]):
+                img = img.resize((size[1], size[0]), Image.BILINEAR)
+            pixels = np.asarray(img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        raise ValueError(f"Cannot read image {path}: {' '.join(str(err).split()) or type(err).__name__}. "
+                         + "Remove or replace the file.") from None
+    return pixels[..., None] if grayscale else pixels
+
+
+def _read_images(folder: Path, image_size: tuple[int, int] | None, grayscale: bool) -> np.ndarray:
+    """Every image under ``folder`` (sorted paths), each read on its own so a broken one is named."""
+    files = list_images(folder)
     if not files:
         raise ValueError(f"No images in folder {folder}: expected files ending in {', '.join(IMAGE_SUFFIXES)}.")
     size = tuple(image_size or (28, 28))
-    images = []
-    for path in files:
-        try:
-            with Image.open(path) as img:
-                img = img.convert("L" if grayscale else "RGB")
-                if img.size != (size[1], size[0]):
-                    img = img.resize((size[1], size[0]), Image.BILINEAR)
-                images.append(np.asarray(img, dtype=np.uint8))
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-            raise ValueError(f"Cannot read image {path}: {' '.join(str(err).split()) or type(err).__name__}. "
-                             + "Remove or replace the file.") from None
-    x = np.stack(images)
-    return x[..., None] if grayscale else x
+    return np.stack([read_image(path, size, grayscale) for path in files])
 
 
 def _read_array_file(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -258,7 +268,7 @@ def _read_array_file(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def load_user_data(path: str | os.PathLike, image_size: tuple[int, int] | None = None,
-                   grayscale: bool = True, labels: bool = False):
+                   grayscale: bool = True, labels: bool = False, stream: bool = False):
     """Load your own data: ``.npy``, ``.npz`` (key ``x`` or the only array), ``.csv`` rows, or an image folder.
 
     Files are read without unpickling; a file that is not what its suffix says,
@@ -266,11 +276,17 @@ def load_user_data(path: str | os.PathLike, image_size: tuple[int, int] | None =
     ``ValueError`` that names it. Values are returned as stored; the model's input
     contract (:func:`zoo.inputs.as_model_input`) scales and checks them.
 
+    A folder may also hold ``.npy``/``.npz`` shards or be packed by ``aezoo data pack``
+    (:func:`zoo.streaming.open_stream`); its shards are then concatenated, or, with
+    ``stream=True``, returned as a :class:`zoo.streaming.Stream` that training reads lazily
+    (shard folders always, image folders above ``$AEZOO_STREAM_ABOVE_MB``).
+
     Args:
-        path: A file or a folder of images (PNG/JPEG/BMP/GIF, searched recursively, sorted by path).
+        path: A file or a folder of images (PNG/JPEG/BMP/GIF, searched recursively, sorted by path) or shards.
         image_size: ``(height, width)`` to resize images to (folders only; default 28x28).
         grayscale: Read images with one channel (folders only).
         labels: Also return the labels: ``y`` (or ``y_test``) of an ``.npz``, else None.
+        stream: Return a :class:`zoo.streaming.Stream` for a folder that should stream.
 
     Returns:
         An array with a leading example axis (images as uint8), or ``(x, y or None)`` with ``labels=True``.
@@ -279,7 +295,12 @@ def load_user_data(path: str | os.PathLike, image_size: tuple[int, int] | None =
     if not path.exists():
         raise FileNotFoundError(f"No data at {path}.")
     if path.is_dir():
-        x, y = _read_images(path, image_size, grayscale), None
+        from zoo.streaming import open_stream, streams_when_training
+
+        source = open_stream(path, image_size, grayscale)
+        if stream and streams_when_training(source):
+            return (source, None) if labels else source
+        x, y = (_read_images(path, image_size, grayscale) if source.kind == "images" else source.read_all()), None
     else:
         x, y = _read_array_file(path)
     if x.ndim == 0 or len(x) == 0 or x.size == 0:
@@ -317,7 +338,7 @@ def to_unit_range(x: np.ndarray) -> np.ndarray:
     return as_model_input(x, None, what="data")
 
 
-def make_pipeline(x: np.ndarray, batch_size: int = 256, shuffle: bool = True, seed: int = 0,
+def make_pipeline(x, batch_size: int = 256, shuffle: bool = True, seed: int = 0,
                   cache: bool = True, value_range: tuple[float, float] | None = (0.0, 1.0)):
     """Training batches, float32 in [0, 1], for the active Keras backend.
 
@@ -327,9 +348,13 @@ def make_pipeline(x: np.ndarray, batch_size: int = 256, shuffle: bool = True, se
     batch is scaled, and the order is reshuffled every epoch from ``seed``.
     Other data go through the input contract first (:func:`zoo.inputs.as_model_input`:
     integer pixels scaled, floats checked against ``value_range``, None for any finite value).
-    Pass the result to ``fit`` without ``batch_size`` or ``shuffle``.
+    A :class:`zoo.streaming.Stream` (checked by ``Stream.for_model``) gives its lazy pipeline
+    (:meth:`zoo.streaming.Stream.pipeline`). Pass the result to ``fit`` without ``batch_size`` or ``shuffle``.
     """
     import keras
+
+    if hasattr(x, "pipeline"):
+        return x.pipeline(batch_size, shuffle=shuffle, seed=seed)
 
     if x.dtype != np.uint8:
         from zoo.inputs import as_model_input

@@ -110,11 +110,14 @@ def _load_training_data(dataset: str, data_dir, download: bool,
         return x, f"bundled 1k sample of {spec.name} test split"
     size = tuple(input_shape[:2]) if input_shape and len(input_shape) == 3 else None
     grayscale = not input_shape or len(input_shape) != 3 or input_shape[2] == 1
-    return zdata.load_user_data(spec.name, image_size=size, grayscale=grayscale), f"user data {spec.name}"
+    x = zdata.load_user_data(spec.name, image_size=size, grayscale=grayscale, stream=True)
+    return x, getattr(x, "description", f"user data {spec.name}")
 
 
 def _model_input(model, x: np.ndarray, what: str) -> np.ndarray:
     """``x`` through the input contract; ``uint8`` stays ``uint8`` (the pipeline scales it per batch)."""
+    if hasattr(x, "for_model"):  # a zoo.streaming.Stream: checked from its headers, read lazily by the pipeline
+        return x.for_model(model.data_shape, model.input_range, what)
     if x.dtype == np.uint8:
         check_input_shape_of(x.shape, model.data_shape, what)
         if x.size == 0:
