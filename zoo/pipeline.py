@@ -153,7 +153,8 @@ def stream_dataset(stream, batch_size: int, shuffle: bool, seed: int, buffer_siz
             def reader(path, offset):
                 return tf.data.Dataset.from_generator(rows, args=(path,),
                                                       output_signature=tf.TensorSpec(shape, tf_dtype))
-        ds = files.interleave(reader, cycle_length=min(4, len(paths)), block_length=1,
+        # Unshuffled, files are read one after another: the canonical order.
+        ds = files.interleave(reader, cycle_length=min(4, len(paths)) if shuffle else 1, block_length=1,
                               num_parallel_calls=autotune, deterministic=True)
         if shuffle:
             ds = ds.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
