@@ -48,7 +48,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     x, _ = load_images(args.normal, "train", args.normal_class, model.data_shape)
     validation = load_images(args.validation, "test", args.normal_class, model.data_shape)[0] \
         if args.validation else None
-    detector = Detector(model, score=args.score, seed=args.seed)
+    detector = Detector(model, score=args.score, error=args.error, seed=args.seed)
     detector.fit(x, validation, fpr=args.fpr, percentile=args.percentile)
     out = detector.save(args.out, overwrite=args.overwrite)
     normal_scores, maps = detector.score_with_maps(validation if validation is not None else x[:2000])
@@ -103,6 +103,8 @@ def add_commands(sub) -> dict[str, Callable[[argparse.Namespace], int]]:
     f.add_argument("--normal-class", type=int, help="keep only this label of a known dataset")
     f.add_argument("--validation", help="normal validation data for the threshold (default: 20%% held out)")
     f.add_argument("--score", choices=SCORES, default="reconstruction")
+    f.add_argument("--error", choices=["mse", "bce"],
+                   help="per-pixel error of reconstruction scores (default: the model's training loss)")
     f.add_argument("--fpr", type=float, help="target false-positive rate, e.g. 0.01")
     f.add_argument("--percentile", type=float, help="threshold percentile of normal scores (default 99)")
     f.add_argument("--seed", type=int, default=0)

@@ -84,13 +84,15 @@ def aezoo_rows(model, family: str, x_normal: np.ndarray, x_test: np.ndarray, y_a
 
     from zoo.anomaly import Detector
 
-    scores = ["reconstruction", "mahalanobis", "combined"] + (["elbo"] if hasattr(model, "encode_distribution")
-                                                             else [])
+    variants = [("reconstruction", "bce"), ("reconstruction", "mse"), ("mahalanobis", None), ("combined", "mse")]
+    if hasattr(model, "encode_distribution"):
+        variants.append(("elbo", None))
     rows = []
-    for score in scores:
-        detector = Detector(model, score=score, seed=seed).fit(x_normal, x_calibration, fpr=0.01)
+    for score, error in variants:
+        detector = Detector(model, score=score, error=error, seed=seed).fit(x_normal, x_calibration, fpr=0.01)
         s = detector.score_samples(x_test)
-        rows.append({"method": f"{family}/{score}", "auroc": roc_auc_score(y_anomaly, s),
+        label = f"{family}/{score}" + (f"({error})" if error else "")
+        rows.append({"method": label, "auroc": roc_auc_score(y_anomaly, s),
                      "auprc": average_precision_score(y_anomaly, s),
                      "fpr_at_1pct": float(np.mean(s[normal_test] > detector.threshold))})
     return rows

@@ -26,6 +26,15 @@ def test_reconstruction_score_and_maps_match_numpy():
     np.testing.assert_array_equal(detector.decision_function(X[40:]), detector.score_samples(X[40:]))
 
 
+def test_mse_reconstruction_score_matches_numpy_whatever_the_training_loss():
+    model = tiny_model("ae_dense")  # trained with BCE; error="mse" scores with the squared error
+    detector = Detector(model, error="mse").fit(X[:40], percentile=95)
+    recon = model.decoder.predict(model.encoder.predict(X[40:], verbose=0), verbose=0)
+    scores, maps = detector.score_with_maps(X[40:])
+    np.testing.assert_allclose(maps, (X[40:] - recon) ** 2, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(scores, ((X[40:] - recon) ** 2).reshape(20, -1).mean(axis=1), rtol=1e-4)
+
+
 def test_elbo_score_is_seeded_and_matches_numpy():
     model = tiny_model("vae_dense")
     x = X[:10]
