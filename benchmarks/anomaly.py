@@ -169,6 +169,41 @@ def summary_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _mean_auroc(rows: list[dict], method: str) -> float:
+    return float(np.mean([r["auroc"] for r in rows if r["method"] == method]))
+
+
+def plot_summary(rows: list[dict], path: Path) -> Path:
+    """Per-class AUROC, one panel per dataset: the best aezoo detector (by mean) against every baseline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = sorted({r["dataset"] for r in rows})
+    fig, axes = plt.subplots(1, len(datasets), figsize=(6.5 * len(datasets), 4.4), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        subset = [r for r in rows if r["dataset"] == dataset]
+        ours = sorted({r["method"] for r in subset if "/" in r["method"]}, key=lambda m: -_mean_auroc(subset, m))
+        methods = ours[:1] + sorted({r["method"] for r in subset if "/" not in r["method"]})
+        classes = sorted({r["normal_class"] for r in subset})
+        width = 0.8 / max(len(methods), 1)
+        for i, m in enumerate(methods):
+            by_class = {r["normal_class"]: r["auroc"] for r in subset if r["method"] == m}
+            ax.bar(np.arange(len(classes)) + i * width, [by_class.get(c, np.nan) for c in classes], width,
+                   label=f"{m} ({_mean_auroc(subset, m):.3f})")
+        ax.set_xticks(np.arange(len(classes)) + 0.4 - width / 2, [str(c) for c in classes])
+        ax.set_ylim(0.5, 1.0)
+        ax.set_xlabel("normal class")
+        ax.set_ylabel("AUROC")
+        ax.set_title(f"{dataset}: one-class AUROC (mean in legend)")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _write(rows: list[dict], out: Path, args: argparse.Namespace) -> None:
     from zoo.environment import environment
 
@@ -179,6 +214,7 @@ def _write(rows: list[dict], out: Path, args: argparse.Namespace) -> None:
     lines = [",".join(keys)] + [",".join("" if r.get(k) is None else str(r.get(k)) for k in keys) for r in rows]
     (out / "anomaly.csv").write_text("\n".join(lines) + "\n")
     (out / "anomaly.md").write_text(summary_table(rows) + "\n")
+    plot_summary(rows, out / "anomaly.png")
 
 
 def _epochs(items: list[str]) -> dict[str, int]:
