@@ -172,4 +172,6 @@ def stream_dataset(stream, batch_size: int, shuffle: bool, seed: int, buffer_siz
     options = tf.data.Options()
     policy = tf.data.experimental.AutoShardPolicy
     options.experimental_distribute.auto_shard_policy = policy.FILE if kind in ("npy", "tfrecord") else policy.DATA
+    # A known length gives Keras its progress bar and epoch end; tf.data's auto-shard rewrite drops the assertion.
+    ds = ds.apply(tf.data.experimental.assert_cardinality(-(-len(stream) // batch_size)))
     return ds.prefetch(autotune).with_options(options)
