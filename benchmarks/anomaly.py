@@ -73,8 +73,11 @@ def train_family(family: str, x_train: np.ndarray, epochs: int, seed: int, batch
 
 
 def aezoo_rows(model, family: str, x_normal: np.ndarray, x_test: np.ndarray, y_anomaly: np.ndarray,
-               normal_test: np.ndarray, seed: int, x_calibration: np.ndarray | None = None) -> list[dict]:
+               normal_test: np.ndarray, seed: int, x_calibration: np.ndarray | None = None,
+               scores_out: dict | None = None) -> list[dict]:
     """One row per score of a trained model: AUROC, AUPRC, and the 1%-FPR detector's measured FPR.
+
+    ``scores_out``, if given, receives ``{method: (test scores, calibration scores)}`` for ensembles.
 
     ``x_calibration``: normal images the model did not train on, for the threshold (scores of
     training images are lower than those of unseen normal images, so a threshold set on them
@@ -92,9 +95,38 @@ def aezoo_rows(model, family: str, x_normal: np.ndarray, x_test: np.ndarray, y_a
         detector = Detector(model, score=score, error=error, seed=seed).fit(x_normal, x_calibration, fpr=0.01)
         s = detector.score_samples(x_test)
         label = f"{family}/{score}" + (f"({error})" if error else "")
+        if scores_out is not None and x_calibration is not None:
+            scores_out[label] = (s, detector.score_samples(x_calibration))
         rows.append({"method": label, "auroc": roc_auc_score(y_anomaly, s),
                      "auprc": average_precision_score(y_anomaly, s),
                      "fpr_at_1pct": float(np.mean(s[normal_test] > detector.threshold))})
+    return rows
+
+
+def ensemble_rows(scores: dict, families: list[str], y_anomaly: np.ndarray, normal_test: np.ndarray) -> list[dict]:
+    """Rows for the mean, over families, of each score standardised on the calibration images.
+
+    A family's test scores become ``(s - mean_cal) / std_cal`` (its calibration images are normal
+    and unseen in training), so every member weighs the same; the 1%-FPR threshold is the 99th
+    percentile of the ensemble's calibration scores.
+    """
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    rows = []
+    kinds = sorted({m.split("/", 1)[1] for m in scores})
+    for kind in kinds:
+        members = [f for f in families if f"{f}/{kind}" in scores]
+        if len(members) < 2:
+            continue
+        test, cal = np.zeros_like(y_anomaly, dtype=float), 0.0
+        for f in members:
+            s, c = scores[f"{f}/{kind}"]
+            spread = max(float(np.std(c)), 1e-12)
+            test, cal = test + (s - np.mean(c)) / spread, cal + (c - np.mean(c)) / spread
+        test, cal = test / len(members), cal / len(members)
+        rows.append({"method": f"ensemble/{kind}", "auroc": roc_auc_score(y_anomaly, test),
+                     "auprc": average_precision_score(y_anomaly, test),
+                     "fpr_at_1pct": float(np.mean(test[normal_test] > np.quantile(cal, 0.99)))})
     return rows
 
 
@@ -128,13 +160,21 @@ def run(args: argparse.Namespace) -> int:
                              "auprc": average_precision_score(y_anomaly, s), "fpr_at_1pct": None,
                              "seconds": time.perf_counter() - t0})
                 _log(rows[-1], start)
+            scores: dict = {}
             for family in args.families:
                 t0 = time.perf_counter()
                 model = train_family(family, x_normal, args.epochs.get(family, args.default_epochs), args.seed)
                 for row in aezoo_rows(model, family, zdata.to_unit_range(x_normal), x_test, y_anomaly,
-                                      y_anomaly == 0, args.seed, x_calibration):
+                                      y_anomaly == 0, args.seed, x_calibration, scores):
                     rows.append({**base, **row, "seconds": time.perf_counter() - t0})
                     _log(rows[-1], start)
+            for row in ensemble_rows(scores, args.families, y_anomaly, y_anomaly == 0):
+                rows.append({**base, **row, "seconds": 0.0})
+                _log(rows[-1], start)
+            if args.save_scores:
+                np.savez_compressed(out / f"scores_{dataset}_{c}.npz", y_test=y_test,
+                                    **{f"{k}|test": v[0] for k, v in scores.items()},
+                                    **{f"{k}|calibration": v[1] for k, v in scores.items()})
             _write(rows, out, args)
     _write(rows, out, args)
     print(summary_table(rows))
@@ -237,6 +277,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir")
     parser.add_argument("--out", default=str(RESULTS), help="output folder")
+    parser.add_argument("--save-scores", action="store_true",
+                        help="also write every detector's per-example scores (OUT/scores_DATASET_CLASS.npz)")
 
 
 def main(argv: list[str] | None = None) -> int:
