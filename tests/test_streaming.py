@@ -252,3 +252,17 @@ def test_small_image_folders_load_into_memory_unless_asked(folders, x, monkeypat
     monkeypatch.setenv(streaming.ENV_STREAM_ABOVE_MB, "0")
     assert isinstance(zdata.load_user_data(folders["images"], image_size=SHAPE[:2], stream=True), streaming.Stream)
     assert isinstance(zdata.load_user_data(folders["npy"], stream=True), streaming.Stream)
+
+
+def test_float_shards_without_a_channel_axis_follow_the_input_contract(tmp_path):
+    x = np.random.default_rng(1).uniform(0, 1, (30, 8, 8)).astype(np.float32)
+    (tmp_path / "ok").mkdir()
+    np.save(tmp_path / "ok" / "a.npy", x[:10])
+    np.save(tmp_path / "ok" / "b.npy", x[10:])
+    stream = streaming.open_stream(tmp_path / "ok").for_model(SHAPE, (0.0, 1.0), "fit")
+    assert stream.shape == (30, *SHAPE)
+    assert _rows(zdata.make_pipeline(stream, 7, seed=0)) == _rows([x[..., None]])
+    (tmp_path / "bad").mkdir()
+    np.save(tmp_path / "bad" / "a.npy", x * 2)
+    with pytest.raises(ValueError, match=r"float data must lie in \[0, 1\].*Received range"):
+        streaming.open_stream(tmp_path / "bad").for_model(SHAPE, (0.0, 1.0), "fit")

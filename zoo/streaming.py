@@ -203,8 +203,14 @@ class Stream:
                 raise ValueError(f"{what}: float data must lie in [{value_range[0]:g}, {value_range[1]:g}] for "
                                  + f"sigmoid/BCE models. Received range [{low:.4g}, {high:.4g}] "
                                  + f"(dtype={self.dtype}); scale it first.")
-        stream = replace_target(self, tuple(target))
-        return stream
+        return self.with_target(tuple(target))
+
+    def with_target(self, target: tuple) -> Stream:
+        """A copy of this stream whose batches are reshaped to ``target`` (a channel axis added or dropped)."""
+        copy = Stream(self.root, self.kind, self.shards, self.element_shape, self.dtype, self.value_range,
+                      self.grayscale)
+        copy.target_shape = tuple(int(d) for d in target)
+        return copy
 
     # Reading.
     def read_rows(self, index: int, rows: np.ndarray) -> np.ndarray:
@@ -261,22 +267,17 @@ class Stream:
                               scale)
 
 
-def replace_target(stream: Stream, target: tuple) -> Stream:
-    """A shallow copy of ``stream`` whose batches are reshaped to ``target``."""
-    copy = Stream(stream.root, stream.kind, stream.shards, stream.element_shape, stream.dtype,
-                  stream.value_range, stream.grayscale)
-    copy.target_shape = tuple(int(d) for d in target)
-    return copy
+_NPZ_CACHE: dict = {}
 
 
-def _npz_rows(path: Path, rows: np.ndarray, _cache: dict = {}) -> np.ndarray:  # noqa: B006 - one-shard cache
+def _npz_rows(path: Path, rows: np.ndarray) -> np.ndarray:
     """Rows of an ``.npz`` shard; the last shard read stays cached (a compressed member cannot be mapped)."""
     key = (str(path), os.path.getmtime(path))
-    if key not in _cache:
-        _cache.clear()
+    if key not in _NPZ_CACHE:
+        _NPZ_CACHE.clear()
         with np.load(path, allow_pickle=False) as f:
-            _cache[key] = f["x"] if "x" in f else f[f.files[0]]
-    return _cache[key][rows]
+            _NPZ_CACHE[key] = f["x"] if "x" in f else f[f.files[0]]
+    return _NPZ_CACHE[key][rows]
 
 
 def file_sha256(path: Path) -> str:
