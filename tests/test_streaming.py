@@ -160,6 +160,7 @@ def test_pack_round_trip_and_manifest(folders, x):
     assert np.array_equal(zdata.load_user_data(folders["npy"]), x)  # evaluation reads a shard folder whole
 
 
+@pytest.mark.slow
 def test_packing_a_known_dataset_and_training_from_it_end_to_end(tmp_path, capsys):
     out = tmp_path / "packed"
     assert main(["data", "pack", "sample:mnist", "--out", str(out), "--shard-size", "400"]) == 0
