@@ -186,7 +186,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=args.seed, model_kwargs=model_kwargs(args), data_dir=args.data_dir,
         download=args.download, resume=args.resume, tensorboard=args.tensorboard,
         verbose=int(args.verbose) if args.verbose.isdigit() else args.verbose,
-        command=args.record_command,
+        command=args.record_command, distribute=args.distribute, distribute_timeout=args.distribute_timeout,
     )
     t = result.card["training"]
     print(f"trained {result.card['model']} on {result.card['dataset']} for {t['epochs']} epochs in {t['wall_time_s']} s; "
@@ -291,6 +291,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
                    help="continue the unfinished run in --run-dir; any option given must match the run")
     p.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
     p.add_argument("--verbose", default="auto", choices=["auto", "0", "1", "2"], help="Keras progress mode")
+    p.add_argument("--distribute", default="none", choices=["none", "mirrored", "multi_worker"],
+                   help="data parallelism: mirrored = every GPU of this machine, multi_worker = a cluster "
+                   + "(TF_CONFIG, or KERAS_DISTRIBUTION_* under JAX); see docs/distributed.md")
+    p.add_argument("--distribute-timeout", type=positive_float, default=300.0, metavar="SECONDS",
+                   help="how long a multi_worker process waits for the others before it fails (default 300)")
     p.add_argument("--record-command", help=argparse.SUPPRESS)
     add_data_arguments(p)
     add_model_arguments(p)

@@ -6,6 +6,7 @@ TensorFlow, JAX and PyTorch.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import keras
@@ -83,3 +84,108 @@ def computes_on_cpu() -> bool:
     import torch
 
     return not torch.cuda.is_available()
+
+
+# ---- data parallelism: what a model's objective needs to stay global -------------------------
+# Under tf.distribute each replica runs the step on its shard of the global batch, so a batch
+# statistic must be combined across replicas explicitly (ReplicaContext.all_reduce/all_gather, whose
+# gradients TensorFlow defines). Under JAX's keras.distribution.DataParallel the step is one SPMD
+# program over the global batch, so every batch statistic is already global; PyTorch has no engine here.
+
+def _replica_context():
+    """TensorFlow's replica context when a step runs on several replicas, else None."""
+    if name() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    ctx = tf.distribute.get_replica_context()
+    return ctx if ctx is not None and ctx.num_replicas_in_sync > 1 else None
+
+
+def replica_id() -> int:
+    """This replica's index in the step (0 outside a multi-replica ``tf.distribute`` step).
+
+    A tensor under ``tf.distribute``; callers only add it to integers.
+    """
+    ctx = _replica_context()
+    return 0 if ctx is None else ctx.replica_id_in_sync_group
+
+
+def cross_replica_sum(value):
+    """``value`` summed over the replicas of a ``tf.distribute`` step (itself elsewhere)."""
+    ctx = _replica_context()
+    return value if ctx is None else ctx.all_reduce("SUM", value)
+
+
+def cross_replica_concat(value):
+    """``value`` concatenated over the replicas along axis 0 (itself outside a ``tf.distribute`` step)."""
+    ctx = _replica_context()
+    return value if ctx is None else ctx.all_gather(value, axis=0)
+
+
+def global_batch_mean(values):
+    """Mean over the *global* batch (axis 0) of ``values``, whichever replica holds which examples.
+
+    The sum of each shard and its example count are summed across replicas, so the
+    result is exact even when the last batch splits unevenly. Differentiable.
+    """
+    from keras import ops
+
+    total = cross_replica_sum(ops.sum(values, axis=0))
+    count = cross_replica_sum(ops.cast(ops.shape(values)[0], values.dtype))
+    return total / count
+
+
+def global_batch_fraction(batch_values):
+    """This shard's share of the global batch, ``n_local / n_global`` (1.0 on one device).
+
+    A per-replica loss times this share, summed over replicas (as ``tf.distribute``
+    sums gradients), is the loss on the global batch.
+    """
+    from keras import ops
+
+    local = ops.cast(ops.shape(batch_values)[0], "float32")
+    return local / cross_replica_sum(local)
+
+
+def tag_replica(loss):
+    """Mark an ``add_loss`` term with the replica (thread) that computed it; returns ``loss``.
+
+    ``MirroredStrategy`` runs its replicas as threads over the same layer objects, and
+    Keras keeps a layer's ``add_loss`` terms in one list, so a replica can find another
+    replica's terms there (when a cross-replica op pauses it mid-call). Those add nothing
+    to its gradients (tapes are per thread) but would count in its reported loss.
+    """
+    if _replica_context() is not None:
+        loss._aezoo_replica_thread = threading.get_ident()
+    return loss
+
+
+def this_replica(losses: list) -> list:
+    """The terms of ``losses`` computed by the calling replica (all of them on one device)."""
+    me = threading.get_ident()
+    return [v for v in losses if getattr(v, "_aezoo_replica_thread", me) == me]
+
+
+@keras.saving.register_keras_serializable(package="aezoo")
+class ReplicaSeedGenerator(keras.random.SeedGenerator):
+    """A ``SeedGenerator`` whose draws differ per ``tf.distribute`` replica and stay reproducible.
+
+    Replica ``r`` draws the seed a plain generator would, offset by ``r`` in its
+    first component, so replica 0 (and every single-device run) is unchanged and
+    the other replicas' noise is independent of it but fixed by the seed. Under
+    JAX DataParallel random ops draw the global batch's noise at once (replica 0).
+    """
+
+    #: Offset between replicas' seed streams (a prime, far from the small seeds people pick).
+    STRIDE = 1_000_003
+
+    def next(self, ordered=True):
+        seed = super().next(ordered)
+        rid = replica_id()
+        if isinstance(rid, int) and rid == 0:
+            return seed
+        from keras import ops
+
+        offset = ops.cast(ops.stack([rid * self.STRIDE, 0]), seed.dtype)
+        return seed + offset

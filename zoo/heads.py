@@ -22,7 +22,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from zoo import metrics
+from zoo import backend, metrics
 from zoo.checks import check_non_negative
 from zoo.losses import gaussian_kl
 
@@ -46,6 +46,10 @@ class CodeHead(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         return inputs
+
+    def add_loss(self, loss):
+        # Tagged, so that under tf.distribute each replica sums only its own terms.
+        super().add_loss(backend.tag_replica(loss))
 
     def deterministic(self, inputs):
         """The code for ``encode`` and exports, from the encoder network's (symbolic) outputs."""
@@ -118,7 +122,7 @@ class GaussianSampling(CodeHead):
         super().__init__(**kwargs)
         self.beta = check_non_negative("beta", beta)
         self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = backend.ReplicaSeedGenerator(seed)
 
     def encoder_outputs(self, features, latent_dim: int, activation: str = "linear"):
         z_mean = layers.Dense(latent_dim, name="z_mean")(features)

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from zoo import metrics
+from zoo import backend, metrics
 from zoo.checks import check_non_negative, check_unit_interval
 from zoo.heads import ActivityPenalty, GaussianSampling  # noqa: F401  (their former home; old imports work)
 
@@ -31,7 +31,7 @@ class Corruption(keras.layers.Layer):
     def __init__(self, seed: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = backend.ReplicaSeedGenerator(seed)
         self.supports_masking = True
 
     def corrupt(self, inputs):

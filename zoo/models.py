@@ -17,6 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from zoo import backend
 from zoo.checks import check_choice, check_non_negative, check_positive_int
 from zoo.heads import CodeHead, GaussianSampling
 from zoo.inputs import UNIT_RANGE, as_model_input
@@ -152,7 +153,7 @@ class Autoencoder(keras.Model):
     # ---- training objective -------------------------------------------------
     def penalty(self, x, training: bool = False):
         """Extra terms of the objective beyond reconstruction (a scalar): every ``add_loss`` term."""
-        losses = self.losses
+        losses = backend.this_replica(self.losses)
         return ops.sum(ops.stack([ops.cast(v, "float32") for v in losses])) if losses else ops.zeros(())
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -169,7 +170,11 @@ class Autoencoder(keras.Model):
         batch = ops.cast(ops.shape(per_example)[0], recon.dtype)
         self.reconstruction_tracker.update_state(recon, sample_weight=batch)
         self.penalty_tracker.update_state(penalty, sample_weight=batch)
-        return recon + penalty
+        # Under tf.distribute each replica's loss is weighted by its share of the global batch
+        # (Keras' own losses divide by the replica count; a compute_loss override must do it
+        # itself, or the summed gradients grow with the replicas). Penalties that are already
+        # global (KL sparsity, MMD) are then counted once; per-shard means add up to global ones.
+        return (recon + penalty) * ops.cast(backend.global_batch_fraction(per_example), recon.dtype)
 
     @property
     def prefers_xla_on_cpu(self) -> bool:

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from zoo import metrics
+from zoo import backend, metrics
 from zoo.checks import check_non_negative, check_open_unit
 from zoo.losses import EPSILON
 
@@ -65,9 +65,12 @@ class L1Activity(SparsityPenalty):
 class KLSparsity(SparsityPenalty):
     """KL-divergence sparsity penalty of Ng's sparse autoencoder.
 
-    ``rho_hat_j`` is unit j's mean activation over the batch and the penalty is
+    ``rho_hat_j`` is unit j's mean activation over the (global) batch and the penalty is
     ``beta * sum_j [rho log(rho / rho_hat_j) + (1 - rho) log((1 - rho) / (1 - rho_hat_j))]``.
     Activations must lie in (0, 1), so the code needs a sigmoid activation.
+    Under data parallelism ``rho_hat`` is the mean over the whole global batch
+    (:func:`zoo.backend.global_batch_mean`), so the objective does not change
+    with the number of replicas.
 
     Args:
         rho: Target mean activation, strictly between 0 and 1.
@@ -80,7 +83,8 @@ class KLSparsity(SparsityPenalty):
 
     def __call__(self, activations):
         a = ops.convert_to_tensor(activations)
-        rho_hat = ops.clip(ops.mean(a, axis=0), EPSILON, 1.0 - EPSILON)
+        # The global batch's mean, not one replica's shard: KL is not linear in rho_hat.
+        rho_hat = ops.clip(backend.global_batch_mean(a), EPSILON, 1.0 - EPSILON)
         rho = ops.cast(self.rho, a.dtype)
         kl = rho * ops.log(rho / rho_hat) + (1.0 - rho) * ops.log((1.0 - rho) / (1.0 - rho_hat))
         return self.beta * ops.sum(kl)

@@ -13,6 +13,7 @@ import json
 import math
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from zoo import backend
 from zoo import data as zdata
+from zoo import distribute as zdistribute
 from zoo.checks import check_positive_int
 from zoo.environment import environment
 from zoo.inputs import check_input_shape_of
@@ -29,6 +31,8 @@ from zoo.timing import EpochTimer
 
 DEFAULTS = {"epochs": 20, "batch_size": 128, "learning_rate": 1e-3, "seed": 0}
 #: What a run is: ``--resume`` refuses any of these that differs from ``run.json`` (and the Keras backend).
+#: The distribution is not part of it: the global batch defines the steps, so a run may resume
+#: on another number of replicas or workers (``run.json`` records the latest one).
 IDENTITY = ("model", "dataset", "model_kwargs", "epochs", "batch_size", "learning_rate", "seed")
 
 
@@ -75,7 +79,22 @@ class _NaNGuard(keras.callbacks.Callback):
 
 
 class _FiniteBackup(keras.callbacks.BackupAndRestore):
-    """``BackupAndRestore`` that never overwrites the last good state with a diverged one."""
+    """``BackupAndRestore`` that never overwrites the last good state with a diverged one.
+
+    ``write_dir`` (a non-chief worker's temporary folder) is where it saves, while it
+    restores from ``backup_dir``, the chief's, as every worker must start from one state.
+    """
+
+    def __init__(self, backup_dir: str, write_dir: str | None = None, **kwargs) -> None:
+        super().__init__(backup_dir, **kwargs)
+        self._write_dir = write_dir
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self._write_dir:  # Keras keeps its paths in these attributes; saves go to the worker's own folder
+            self.backup_dir = self._write_dir
+            self._weights_path = str(Path(self._write_dir) / "latest.weights.h5")
+            self._training_metadata_path = str(Path(self._write_dir) / "training_metadata.json")
 
     def on_epoch_end(self, epoch, logs=None):
         if logs and not all(math.isfinite(float(v)) for v in logs.values()):
@@ -203,6 +222,11 @@ def _run_spec(run_dir: Path, resume: bool, typed: dict, command: str | None) -> 
         raise FileExistsError(
             f"{run_dir} holds an unfinished run; pass --resume to continue it or choose another --run-dir."
         )
+    return _new_spec(typed, command)
+
+
+def _new_spec(typed: dict, command: str | None) -> dict:
+    """A new run's ``run.json`` content from the typed options and the defaults."""
     missing = [k for k in ("model", "dataset") if typed.get(k) is None]
     if missing:
         raise ValueError(f"A new run needs {' and '.join(missing)}; only --resume takes them from a run folder.")
@@ -229,6 +253,8 @@ def train(
     tensorboard: bool = False,
     verbose: str | int = "auto",
     command: str | None = None,
+    distribute: str = "none",
+    distribute_timeout: float = zdistribute.DEFAULT_TIMEOUT_S,
 ) -> TrainResult:
     """Train a registered model and write a run folder.
 
@@ -255,9 +281,16 @@ def train(
         tensorboard: Also write TensorBoard logs under ``run_dir/tensorboard``.
         verbose: Keras progress-bar mode.
         command: The command line to record in the card (defaults to ``sys.argv``).
+        distribute: ``"none"``, ``"mirrored"`` (every GPU, or logical CPU device, of this
+            machine) or ``"multi_worker"`` (a cluster from ``TF_CONFIG``, or JAX's
+            ``KERAS_DISTRIBUTION_*``): see :mod:`zoo.distribute` and ``docs/distributed.md``.
+            ``batch_size`` is the global batch, split evenly over the replicas; only the
+            chief (worker 0) writes ``run_dir``, which every worker must see on resume.
+        distribute_timeout: Seconds a ``multi_worker`` process waits for the others.
 
     Returns:
-        A :class:`TrainResult` with the trained model and its card.
+        A :class:`TrainResult` with the trained model and its card (a non-chief
+        worker's card is not written anywhere).
 
     Raises:
         FileExistsError: ``run_dir`` holds a finished run, or an unfinished one
@@ -268,16 +301,31 @@ def train(
             good epoch for ``resume`` (or, in the first epoch, the folder is left as found).
     """
     run_dir = Path(run_dir)
-    spec_path, backup = run_dir / "run.json", run_dir / "backup"
     typed = {"model": model_name, "dataset": dataset, "epochs": epochs, "batch_size": batch_size,
              "learning_rate": learning_rate, "seed": seed, "model_kwargs": model_kwargs}
-    spec = _run_spec(run_dir, resume, typed, command)
+    dist = zdistribute.setup(distribute, timeout=distribute_timeout)
+    try:
+        return _train(run_dir, typed, dist, data_dir=data_dir, download=download, resume=resume,
+                      tensorboard=tensorboard, verbose=verbose, command=command)
+    finally:
+        zdistribute.teardown(dist)
+
+
+def _train(run_dir: Path, typed: dict, dist, *, data_dir, download, resume, tensorboard, verbose,
+           command) -> TrainResult:
+    spec_path, backup = run_dir / "run.json", run_dir / "backup"
+    if dist.is_chief or resume:
+        spec = _run_spec(run_dir, resume, typed, command)
+    else:  # the chief checks the folder; a worker's view of it may be mid-write
+        spec = _new_spec(typed, command)
+    spec["distribution"] = dist.describe()
     spec.setdefault("backend", backend.name())  # run folders written before aezoo recorded it
     for key in ("epochs", "batch_size"):
         check_positive_int(key, spec[key])
     if isinstance(spec["learning_rate"], bool) or not (isinstance(spec["learning_rate"], (int, float))
                                                        and spec["learning_rate"] > 0):
         raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={spec['learning_rate']!r}")
+    dist.check_batch_size(spec["batch_size"])
 
     # Everything that can fail on the user's input fails here, before the folder is touched.
     x, data_desc = _load_training_data(spec["dataset"], data_dir, download,
@@ -285,25 +333,33 @@ def train(
     keras.utils.set_random_seed(spec["seed"])
     shape = x.shape[1:] if x.ndim != 3 else (*x.shape[1:], 1)  # (n, h, w) images get a channel axis
     kwargs = {"input_shape": tuple(shape), **spec["model_kwargs"]}
-    model = build_model(spec["model"], **kwargs)
-    x = _model_input(model, x, f"--dataset {spec['dataset']}")
-    spec["model_arguments"] = _canonical({**builder_arguments(spec["model"]), **kwargs})
-    model.compile(keras.optimizers.Adam(spec["learning_rate"]), **compile_options(model))
+    with dist.scope():  # variables (weights, optimizer slots) are created as the engine's
+        model = build_model(spec["model"], **kwargs)
+        x = _model_input(model, x, f"--dataset {spec['dataset']}")
+        spec["model_arguments"] = _canonical({**builder_arguments(spec["model"]), **kwargs})
+        model.compile(keras.optimizers.Adam(spec["learning_rate"]), **compile_options(model))
+    x, batch_size = dist.process_share(x, spec["batch_size"])
 
     existed = run_dir.exists()
     before = {p.name for p in run_dir.iterdir()} if existed else set()
     guard = _NaNGuard()
+    # Only the chief writes the run folder; another worker saves its backups and log in a
+    # temporary folder of its own (deleted at the end), as Keras' multi-worker guide prescribes.
+    scratch = None if dist.is_chief else Path(tempfile.mkdtemp(prefix=f"aezoo-worker{dist.worker_index}-"))
+    log_path = (scratch or run_dir) / "log.csv"
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        spec_path.write_text(json.dumps(spec, indent=2, default=list))
+        if dist.is_chief:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            spec_path.write_text(json.dumps(spec, indent=2, default=list))
         callbacks = [
             EpochTimer(), guard,
-            _FiniteBackup(str(backup), delete_checkpoint=False),
-            keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
+            _FiniteBackup(str(backup), None if scratch is None else str(scratch / "backup"),
+                          delete_checkpoint=False),
+            keras.callbacks.CSVLogger(str(log_path), append=True),
         ]
-        if tensorboard:
+        if tensorboard and dist.is_chief:
             callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
-        fit_data = zdata.make_pipeline(x, spec["batch_size"], shuffle=True, seed=spec["seed"],
+        fit_data = zdata.make_pipeline(x, batch_size, shuffle=True, seed=spec["seed"],
                                        value_range=model.input_range)
         # The pipeline shuffles, seeded; shuffle=False stops Keras reordering its batches again.
         model.fit(fit_data, epochs=spec["epochs"], callbacks=callbacks, verbose=verbose, shuffle=False)
@@ -318,12 +374,16 @@ def train(
                 + f"{epoch}) is kept in {backup}; lower the learning rate and rerun with --resume."
             )
     except BaseException:
-        if guard.epochs_done == 0 and not resume:
+        if guard.epochs_done == 0 and not resume and dist.is_chief:
             _cleanup(run_dir, existed, before)
         raise
-    model.save(run_dir / "model.keras")
-    model.save_weights(run_dir / "model.weights.h5")
-    rows = _read_log(run_dir / "log.csv")
+    finally:
+        rows = _read_log(log_path)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    if dist.is_chief:
+        model.save(run_dir / "model.keras")
+        model.save_weights(run_dir / "model.weights.h5")
     card = {
         "model": spec["model"],
         "dataset": spec["dataset"],
@@ -340,9 +400,10 @@ def train(
             "optimizer": f"Adam(learning_rate={spec['learning_rate']})",
             "wall_time_s": round(sum(float(r.get("epoch_time_s", 0)) for r in rows), 1),
             "final_loss": float(rows[-1]["loss"]) if rows else None,
-            "environment": environment(),
+            "environment": {**environment(), "distribution": dist.describe()},
         },
     }
-    (run_dir / "card.json").write_text(json.dumps(card, indent=2, default=list))
-    shutil.rmtree(backup, ignore_errors=True)
+    if dist.is_chief:
+        (run_dir / "card.json").write_text(json.dumps(card, indent=2, default=list))
+        shutil.rmtree(backup, ignore_errors=True)
     return TrainResult(run_dir=run_dir, model=model, card=card)

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from zoo import backend
 from zoo.assemble import CONV_FILTERS, DENSE_UNITS, MNIST_SHAPE, assemble
 from zoo.checks import check_non_negative
 from zoo.heads import CodeHead
@@ -80,12 +81,15 @@ class MMDPenalty(CodeHead):
         if self.prior_stddev == 0.0:
             raise ValueError(f"`prior_stddev` must be > 0. Received: prior_stddev={prior_stddev!r}")
         self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = backend.ReplicaSeedGenerator(seed)
 
     def call(self, inputs, training=None):
         prior = keras.random.normal(ops.shape(inputs), stddev=self.prior_stddev, dtype=inputs.dtype,
                                     seed=self.seed_generator)
-        self.add_loss(self.lam * mmd_imq(inputs, prior, self.prior_stddev))
+        # MMD is a statistic of the whole batch: under tf.distribute each replica gathers every
+        # replica's codes and prior samples and computes the global batch's estimate.
+        codes, prior = backend.cross_replica_concat(inputs), backend.cross_replica_concat(prior)
+        self.add_loss(self.lam * mmd_imq(codes, prior, self.prior_stddev))
         return inputs
 
     def evaluation_metrics(self, model, x, codes, *, seed=0, batch_size=512) -> dict:
