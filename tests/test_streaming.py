@@ -267,3 +267,19 @@ def test_float_shards_without_a_channel_axis_follow_the_input_contract(tmp_path)
     np.save(tmp_path / "bad" / "a.npy", x * 2)
     with pytest.raises(ValueError, match=r"float data must lie in \[0, 1\].*Received range"):
         streaming.open_stream(tmp_path / "bad").for_model(SHAPE, (0.0, 1.0), "fit")
+
+
+def test_a_killed_pack_leaves_no_output_and_the_next_pack_cleans_up(folders, tmp_path):
+    script = ("import sys, zoo.pack\nwrite = zoo.pack._write_shard\n"
+              + "def stop(*args):\n    write(*args)\n    print('wrote', flush=True)\n    sys.stdin.readline()\n"
+              + "zoo.pack._write_shard = stop\n"
+              + f"zoo.pack.pack({str(folders['npy'])!r}, {str(tmp_path / 'out')!r}, shard_size=40)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True)
+    assert proc.stdout.readline().strip() == "wrote"  # one shard written, the pack in progress
+    proc.kill()
+    proc.wait()
+    assert not (tmp_path / "out").exists()
+    assert [p.name for p in tmp_path.iterdir()] == [f".out.partial-{proc.pid}"]
+    zoo.pack.pack(folders["npy"], tmp_path / "out", shard_size=40)
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]

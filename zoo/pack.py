@@ -74,6 +74,19 @@ def _check_chunk(chunk: np.ndarray, first: np.ndarray | None, start: int, source
                              + f"{start + int(np.argmin(finite))}; clean it first.")
 
 
+def _remove_dead_partials(out: Path) -> None:
+    """Remove what packs into ``out`` killed outright (SIGKILL, power loss) left: partial folders of dead PIDs."""
+    for partial in out.parent.glob(f".{out.name}.partial-*"):
+        try:
+            os.kill(int(partial.name.rsplit("-", 1)[1]), 0)
+        except ValueError:
+            continue
+        except ProcessLookupError:
+            shutil.rmtree(partial, ignore_errors=True)
+        except PermissionError:  # alive, another user's
+            continue
+
+
 def pack(source: str | os.PathLike, out: str | os.PathLike, *, shard_size: int = DEFAULT_SHARD_SIZE,
          storage: str = "npy", split: str = "train", image_size: tuple[int, int] | None = None,
          grayscale: bool = True, data_dir: str | os.PathLike | None = None, progress: bool | None = None) -> dict:
@@ -81,7 +94,8 @@ def pack(source: str | os.PathLike, out: str | os.PathLike, *, shard_size: int =
 
     Everything is written to a hidden ``.NAME.partial-PID`` folder beside ``out``
     and renamed to ``out`` at the end, so an interrupted pack leaves no ``out``
-    (and removes its partial folder unless killed outright).
+    and removes its partial folder; one killed outright leaves it, and the next pack
+    into ``out`` removes it.
 
     Args:
         source: ``mnist``, ``sample:mnist``, a file, or a folder of images or shards.
@@ -115,6 +129,7 @@ def pack(source: str | os.PathLike, out: str | os.PathLike, *, shard_size: int =
         raise ValueError(f"{source} holds no examples.")
     total = -(-count // shard_size)
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_dead_partials(out)
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
