@@ -103,8 +103,8 @@ def add_commands(sub) -> dict[str, Callable[[argparse.Namespace], int]]:
     f.add_argument("--normal-class", type=int, help="keep only this label of a known dataset")
     f.add_argument("--validation", help="normal validation data for the threshold (default: 20%% held out)")
     f.add_argument("--score", choices=SCORES, default="reconstruction")
-    f.add_argument("--error", choices=["mse", "bce"],
-                   help="per-pixel error of reconstruction scores (default: the model's training loss)")
+    f.add_argument("--error", choices=["mse", "bce"], default="mse",
+                   help="per-pixel error of reconstruction scores, whatever the model's loss (default mse)")
     f.add_argument("--fpr", type=float, help="target false-positive rate, e.g. 0.01")
     f.add_argument("--percentile", type=float, help="threshold percentile of normal scores (default 99)")
     f.add_argument("--seed", type=int, default=0)

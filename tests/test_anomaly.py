@@ -18,7 +18,7 @@ def _bce(x, p):
 
 def test_reconstruction_score_and_maps_match_numpy():
     model = tiny_model("denoising_conv")  # corruption must not touch scoring
-    detector = Detector(model).fit(X[:40], percentile=95)
+    detector = Detector(model, error="bce").fit(X[:40], percentile=95)
     scores, maps = detector.score_with_maps(X[40:])
     recon = model.decoder.predict(model.encoder.predict(X[40:], verbose=0), verbose=0)
     np.testing.assert_allclose(maps, _bce(X[40:], recon), rtol=1e-4, atol=1e-6)
@@ -27,8 +27,9 @@ def test_reconstruction_score_and_maps_match_numpy():
 
 
 def test_mse_reconstruction_score_matches_numpy_whatever_the_training_loss():
-    model = tiny_model("ae_dense")  # trained with BCE; error="mse" scores with the squared error
-    detector = Detector(model, error="mse").fit(X[:40], percentile=95)
+    model = tiny_model("ae_dense")  # trained with BCE; the default error="mse" scores with the squared error
+    detector = Detector(model).fit(X[:40], percentile=95)
+    assert detector.error == "mse"
     recon = model.decoder.predict(model.encoder.predict(X[40:], verbose=0), verbose=0)
     scores, maps = detector.score_with_maps(X[40:])
     np.testing.assert_allclose(maps, (X[40:] - recon) ** 2, rtol=1e-4, atol=1e-7)

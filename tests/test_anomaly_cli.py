@@ -11,7 +11,7 @@ from zoo.anomaly import Detector
 def test_fit_then_score_writes_a_detector_csv_and_pictures(tmp_path, capsys):
     out = tmp_path / "det"
     assert main(["anomaly", "fit", "ae_dense.mnist", "--normal", "sample:mnist", "--normal-class", "1",
-                 "--out", str(out), "--percentile", "95", "--score", "combined", "--error", "mse"]) == 0
+                 "--out", str(out), "--percentile", "95", "--score", "combined", "--error", "bce"]) == 0
     assert "fitted a combined detector" in capsys.readouterr().out
     assert {"detector.json", "model.keras", "scores.png", "most_anomalous_normal.png"} <= {p.name for p in out.iterdir()}
     csv = tmp_path / "s.csv"
@@ -22,7 +22,7 @@ def test_fit_then_score_writes_a_detector_csv_and_pictures(tmp_path, capsys):
     ones = rows["label"] == 1
     assert rows["score"][~ones].mean() > rows["score"][ones].mean()  # other digits look more anomalous
     loaded = Detector.load(out)
-    assert loaded.error == "mse"  # ae_dense.mnist trains with BCE: the option, not the default, chose it
+    assert loaded.error == "bce"  # the option, not the default (mse)
     assert np.array_equal(rows["anomaly"], (rows["score"] > loaded.threshold).astype(float))
     assert {"roc.png", "scores.png", "most_anomalous.png"} <= {p.name for p in (tmp_path / "pics").iterdir()}
 

@@ -62,7 +62,7 @@ def test_each_format_exports_scores_and_maps_within_the_bound(fmt, combined, tmp
     assert meta["detector"]["threshold"] == combined.threshold == report.threshold
     assert ExportReport.load(target).threshold == combined.threshold
     assert meta["detector"]["threshold_method"] == combined.threshold_method == "target false-positive rate 0.1"
-    assert (meta["detector"]["score"], meta["detector"]["error"]) == ("combined", "bce")
+    assert (meta["detector"]["score"], meta["detector"]["error"]) == ("combined", "mse")  # the default
     stats = meta["detector"]["statistics"]
     assert "code_precision" not in stats and stats["code_dim"] == 4
     assert stats["reconstruction_std"] == combined.statistics["reconstruction_std"]
