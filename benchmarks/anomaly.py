@@ -103,31 +103,76 @@ def aezoo_rows(model, family: str, x_normal: np.ndarray, x_test: np.ndarray, y_a
     return rows
 
 
-def ensemble_rows(scores: dict, families: list[str], y_anomaly: np.ndarray, normal_test: np.ndarray) -> list[dict]:
-    """Rows for the mean, over families, of each score standardised on the calibration images.
+#: Cross-family ensembles scored by default: members as ``family/score``, joined by ``+``.
+DEFAULT_ENSEMBLES = ("ae_dense/reconstruction(mse)+ae_conv/mahalanobis",)
 
-    A family's test scores become ``(s - mean_cal) / std_cal`` (its calibration images are normal
-    and unseen in training), so every member weighs the same; the 1%-FPR threshold is the 99th
-    percentile of the ensemble's calibration scores.
+
+def ensemble_members(scores: dict, families: list[str], declared: list[str]) -> dict[str, list[str]]:
+    """The ensembles to score: every score kind over all families that have it, then each declared one.
+
+    Returns:
+        ``{row name: [member keys of scores]}``; ensembles with a missing member or fewer than two are left out.
+    """
+    out = {}
+    for kind in sorted({m.split("/", 1)[1] for m in scores}):
+        members = [f"{f}/{kind}" for f in families if f"{f}/{kind}" in scores]
+        if len(members) >= 2:
+            out[f"ensemble/{kind}"] = members
+    for spec in declared:
+        members = spec.split("+")
+        if len(members) >= 2 and all(m in scores for m in members):
+            out["ensemble/" + "+".join(m.replace("/", ":") for m in members)] = members
+    return out
+
+
+def ensemble_rows(scores: dict, families: list[str], y_anomaly: np.ndarray, normal_test: np.ndarray,
+                  declared: list[str] = ()) -> list[dict]:
+    """Rows for the mean, over members, of each score standardised on the calibration images.
+
+    A member's test scores become ``(s - mean_cal) / std_cal`` (its calibration images are normal
+    and unseen in training), so every member weighs the same (what ``zoo.anomaly`` ensembles do
+    with their validation data); the 1%-FPR threshold is the 99th percentile of the ensemble's
+    calibration scores. See :func:`ensemble_members` for which ensembles.
     """
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     rows = []
-    kinds = sorted({m.split("/", 1)[1] for m in scores})
-    for kind in kinds:
-        members = [f for f in families if f"{f}/{kind}" in scores]
-        if len(members) < 2:
-            continue
+    for name, members in ensemble_members(scores, families, list(declared)).items():
         test, cal = np.zeros_like(y_anomaly, dtype=float), 0.0
-        for f in members:
-            s, c = scores[f"{f}/{kind}"]
+        for key in members:
+            s, c = scores[key]
             spread = max(float(np.std(c)), 1e-12)
             test, cal = test + (s - np.mean(c)) / spread, cal + (c - np.mean(c)) / spread
         test, cal = test / len(members), cal / len(members)
-        rows.append({"method": f"ensemble/{kind}", "auroc": roc_auc_score(y_anomaly, test),
+        rows.append({"method": name, "auroc": roc_auc_score(y_anomaly, test),
                      "auprc": average_precision_score(y_anomaly, test),
                      "fpr_at_1pct": float(np.mean(test[normal_test] > np.quantile(cal, 0.99)))})
     return rows
+
+
+def rescore(args: argparse.Namespace) -> int:
+    """Recompute the ensemble rows of an earlier ``--save-scores`` run from its per-example scores."""
+    source = Path(args.rescore)
+    record = json.loads((source / "anomaly.json").read_text())
+    rows = [r for r in record["rows"] if not r["method"].startswith("ensemble/")]
+    for path in sorted(source.glob("scores_*.npz")):
+        with np.load(path) as f:
+            keys = sorted({k.split("|")[0] for k in f.files if "|" in k})
+            scores = {k: (f[k + "|test"], f[k + "|calibration"]) for k in keys}
+            y_test = f["y_test"]
+        dataset, c = path.stem[len("scores_"):].rsplit("_", 1)
+        families = list(dict.fromkeys(k.split("/")[0] for k in keys))
+        y_anomaly = (y_test != int(c)).astype(int)
+        base = next(r for r in rows if r["dataset"] == dataset and r["normal_class"] == int(c))
+        for row in ensemble_rows(scores, families, y_anomaly, y_anomaly == 0, args.ensembles):
+            rows.append({"dataset": dataset, "normal_class": int(c), "n_train": base["n_train"], **row,
+                         "seconds": 0.0})
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    args.argv = record["command"].split()[3:] + ["# ensembles rescored:", *args.argv]
+    _write(rows, out, args, environment=record["environment"])
+    print(summary_table(rows))
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -168,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
                                       y_anomaly == 0, args.seed, x_calibration, scores):
                     rows.append({**base, **row, "seconds": time.perf_counter() - t0})
                     _log(rows[-1], start)
-            for row in ensemble_rows(scores, args.families, y_anomaly, y_anomaly == 0):
+            for row in ensemble_rows(scores, args.families, y_anomaly, y_anomaly == 0, args.ensembles):
                 rows.append({**base, **row, "seconds": 0.0})
                 _log(rows[-1], start)
             if args.save_scores:
@@ -244,11 +289,11 @@ def plot_summary(rows: list[dict], path: Path) -> Path:
     return path
 
 
-def _write(rows: list[dict], out: Path, args: argparse.Namespace) -> None:
-    from zoo.environment import environment
+def _write(rows: list[dict], out: Path, args: argparse.Namespace, environment: dict | None = None) -> None:
+    from zoo.environment import environment as current
 
-    record = {"command": "python -m benchmarks.anomaly " + " ".join(args.argv), "environment": environment(),
-              "rows": rows}
+    record = {"command": "python -m benchmarks.anomaly " + " ".join(args.argv),
+              "environment": environment or current(), "rows": rows}
     (out / "anomaly.json").write_text(json.dumps(record, indent=1, default=float) + "\n")
     keys = ["dataset", "normal_class", "n_train", "method", "auroc", "auprc", "fpr_at_1pct", "seconds"]
     lines = [",".join(keys)] + [",".join("" if r.get(k) is None else str(r.get(k)) for k in keys) for r in rows]
@@ -277,6 +322,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir")
     parser.add_argument("--out", default=str(RESULTS), help="output folder")
+    parser.add_argument("--ensembles", nargs="*", default=list(DEFAULT_ENSEMBLES), metavar="FAMILY/SCORE+...",
+                        help="cross-family ensembles to score, besides one per score kind over all families")
+    parser.add_argument("--rescore", metavar="DIR",
+                        help="only recompute the ensemble rows of a --save-scores run in DIR (written to --out)")
     parser.add_argument("--save-scores", action="store_true",
                         help="also write every detector's per-example scores (OUT/scores_DATASET_CLASS.npz)")
 
@@ -289,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def _run(args: argparse.Namespace) -> int:
         args.argv, args.epochs = argv, _epochs(args.epochs)
-        return run(args)
+        return rescore(args) if args.rescore else run(args)
 
     return script_main(add_arguments, _run, argv, prog="python -m benchmarks.anomaly", doc=__doc__)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from benchmarks.anomaly import baseline_scores, ensemble_rows, summary_table
+from benchmarks.anomaly import baseline_scores, ensemble_members, ensemble_rows, summary_table
 
 
 def test_ensemble_is_the_mean_of_calibration_standardised_scores():
@@ -41,3 +41,9 @@ def test_summary_table_orders_methods_by_mean_auroc():
             for m, v in (("low", 0.6), ("high", 0.9)) for c in (0, 1)]
     table = summary_table(rows)
     assert table.index("| high |") < table.index("| low |") and "**0.9000**" in table
+
+
+def test_declared_cross_family_ensembles_need_every_member():
+    scores = {k: (np.zeros(4), np.ones(3)) for k in ("d/reconstruction(mse)", "c/mahalanobis", "c/combined(mse)")}
+    got = ensemble_members(scores, ["d", "c"], ["d/reconstruction(mse)+c/mahalanobis", "d/elbo+c/mahalanobis"])
+    assert got == {"ensemble/d:reconstruction(mse)+c:mahalanobis": ["d/reconstruction(mse)", "c/mahalanobis"]}
