@@ -200,6 +200,11 @@ class Detector:
         self.error = check_choice("error", self.error or "mse", ("mse", "bce"))
         self.n_samples = check_positive_int("n_samples", self.n_samples)
 
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        """The shape of one input example."""
+        return tuple(self.model.data_shape)
+
     # ---- scores -------------------------------------------------------------
     def _components(self, x: np.ndarray, maps: bool = False) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -276,18 +281,8 @@ class Detector:
         Returns:
             ``self``.
         """
-        x = self.model.prepare_input(normal_data, "normal data")
-        if validation is None:
-            if validation_labels is not None:
-                raise ValueError("validation_labels need validation data that they label.")
-            order = np.random.default_rng(self.seed).permutation(len(x))
-            n_val = int(round(validation_fraction * len(x)))
-            if n_val < 1 or n_val >= len(x):
-                raise ValueError(f"Cannot hold out {validation_fraction:g} of {len(x)} normal examples for "
-                                 + "validation; pass `validation` or more normal data.")
-            x, x_val = x[order[n_val:]], x[order[:n_val]]
-        else:
-            x_val = self.model.prepare_input(validation, "validation data")
+        x, x_val = split_normal(self.model, normal_data, validation, validation_labels, validation_fraction,
+                                self.seed)
         self.statistics = {"n_normal": int(len(x)), "n_validation": int(len(x_val))}
         if self.score in ("mahalanobis", "combined"):
             gauss = GaussianCodes.fit(self.model.encode(x).reshape(len(x), -1))
@@ -336,27 +331,62 @@ class Detector:
     @classmethod
     def load(cls, folder: str | os.PathLike) -> Detector:
         """Load a saved detector after checking both files against their SHA-256."""
-        from zoo.pretrained import sha256
-
-        folder = Path(folder)
-        path = folder / DETECTOR_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"No detector at {folder}: {DETECTOR_FILE} is missing.")
-        try:
-            record = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise DetectorIntegrityError(f"{path} is not valid JSON ({err}); nothing was loaded.") from err
-        if record.get("record_sha256") != _record_digest(record):
-            raise DetectorIntegrityError(f"{path} was edited after it was saved (its SHA-256 does not match); "
-                                         + "nothing was loaded.")
-        model_path = folder / record["model"]["file"]
-        if not model_path.is_file() or sha256(model_path) != record["model"]["sha256"]:
-            raise DetectorIntegrityError(f"{model_path} is missing or not the model this detector was saved "
-                                         + "with (SHA-256 mismatch); nothing was loaded.")
-        model = keras.models.load_model(model_path)
+        record = verified_record(folder)
+        model = keras.models.load_model(Path(folder) / record["model"]["file"])
         return cls(model, score=record["score"], error=record["error"], n_samples=record["n_samples"],
                    seed=record["seed"], threshold=record["threshold"], threshold_method=record["threshold_method"],
                    statistics=record["statistics"])
+
+
+def split_normal(model: Autoencoder, normal_data, validation, validation_labels, validation_fraction: float,
+                 seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Normal training and validation examples: ``validation`` as given, else a seeded held-out share."""
+    x = model.prepare_input(normal_data, "normal data")
+    if validation is not None:
+        return x, model.prepare_input(validation, "validation data")
+    if validation_labels is not None:
+        raise ValueError("validation_labels need validation data that they label.")
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_val = int(round(validation_fraction * len(x)))
+    if n_val < 1 or n_val >= len(x):
+        raise ValueError(f"Cannot hold out {validation_fraction:g} of {len(x)} normal examples for "
+                         + "validation; pass `validation` or more normal data.")
+    return x[order[n_val:]], x[order[:n_val]]
+
+
+def read_record(path: Path, what: str) -> dict:
+    """A saved JSON record after checking its own ``record_sha256``; :class:`DetectorIntegrityError` if it fails."""
+    if not path.is_file():
+        raise FileNotFoundError(f"No {what} at {path.parent}: {path.name} is missing.")
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise DetectorIntegrityError(f"{path} is not valid JSON ({err}); nothing was loaded.") from err
+    if not isinstance(record, dict) or record.get("record_sha256") != _record_digest(record):
+        raise DetectorIntegrityError(f"{path} was edited after it was saved (its SHA-256 does not match); "
+                                     + "nothing was loaded.")
+    return record
+
+
+def verified_record(folder: str | os.PathLike) -> dict:
+    """A detector folder's record once it and its model file match their SHA-256 (nothing is loaded)."""
+    from zoo.pretrained import sha256
+
+    record = read_record(Path(folder) / DETECTOR_FILE, "detector")
+    model_path = Path(folder) / record["model"]["file"]
+    if not model_path.is_file() or sha256(model_path) != record["model"]["sha256"]:
+        raise DetectorIntegrityError(f"{model_path} is missing or not the model this detector was saved "
+                                     + "with (SHA-256 mismatch); nothing was loaded.")
+    return record
+
+
+def __getattr__(name: str):
+    # The ensemble lives in its own module (it builds on Detector); import it on first use.
+    if name in ("DetectorEnsemble", "load_detector", "ENSEMBLE_FILE"):
+        from zoo import anomaly_ensemble
+
+        return getattr(anomaly_ensemble, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _record_digest(record: dict) -> str:
