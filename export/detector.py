@@ -6,6 +6,12 @@ threshold, how it was chosen, the score and error kinds, the model and the
 detector's statistics go into the artifact's metadata (``metadata["detector"]``)
 and the export report (``report.threshold``), so a deployment can change the
 threshold without exporting again.
+
+A :class:`zoo.anomaly.DetectorEnsemble` (or its saved folder) exports the same way:
+its graph is :meth:`DetectorEnsemble.scoring_model` (every member's scoring graph,
+standardised and averaged), and ``metadata["detector"]["members"]`` records each
+member's model, pretrained name, score, error and standardisation (mean, std). The
+reference images and the pretrained card are the first member's model's.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from export.graph import artifact_metadata, check_loaded, pretrained_card
 from export.publish import artifact_is_file, check_free, size_bytes, stage_export
 from export.registry import ExportFormat, check_options, check_quantize, get_format
 from export.report import ExportReport, report_path
-from zoo.anomaly import DETECTOR_FILE, Detector
+from zoo.anomaly import DETECTOR_FILE, ENSEMBLE_FILE, Detector, DetectorEnsemble, load_detector
 from zoo.checks import check_non_negative
 
 #: The ``part`` of a detector export (it has no other).
@@ -44,17 +50,24 @@ MAP_HINT = (": a BCE map is -log of the reconstruction, so it amplifies the runt
 GRAPH_STATISTICS = ("code_mean", "code_precision")
 
 
-def as_detector(target) -> Detector | None:
-    """``target`` as a :class:`zoo.anomaly.Detector` if it is one or a saved detector folder, else None.
+def as_detector(target) -> Detector | DetectorEnsemble | None:
+    """``target`` as a detector or ensemble if it is one or a saved folder of one, else None.
 
-    A folder is a detector when it holds ``zoo.anomaly.DETECTOR_FILE``; it is
-    loaded with :meth:`Detector.load`, which checks both files' SHA-256.
+    A folder is a detector when it holds ``zoo.anomaly.DETECTOR_FILE`` and an
+    ensemble when it holds ``zoo.anomaly.ENSEMBLE_FILE``; it is loaded with
+    :func:`zoo.anomaly.load_detector`, which checks every file's SHA-256.
     """
-    if isinstance(target, Detector):
+    if isinstance(target, (Detector, DetectorEnsemble)):
         return target
-    if isinstance(target, (str, os.PathLike)) and (Path(target) / DETECTOR_FILE).is_file():
-        return Detector.load(target)
+    if isinstance(target, (str, os.PathLike)) and any((Path(target) / name).is_file()
+                                                       for name in (DETECTOR_FILE, ENSEMBLE_FILE)):
+        return load_detector(target)
     return None
+
+
+def detector_models(detector: Detector | DetectorEnsemble) -> list:
+    """The autoencoders a detector's graph runs: its model, or each ensemble member's (the first leads)."""
+    return [m.model for m in detector.members] if isinstance(detector, DetectorEnsemble) else [detector.model]
 
 
 def statistics_summary(statistics: dict) -> dict:
@@ -65,12 +78,31 @@ def statistics_summary(statistics: dict) -> dict:
     return summary
 
 
-def detector_metadata(detector: Detector, card=None) -> dict:
-    """The metadata of a detector artifact: the model's, plus ``"detector"`` (threshold and how it was chosen)."""
-    model = detector.model
+def detector_metadata(detector: Detector | DetectorEnsemble, card=None) -> dict:
+    """The metadata of a detector artifact: the model's, plus ``"detector"`` (threshold and how it was chosen).
+
+    For an ensemble, the model fields are the first member's model's and
+    ``"detector"`` lists every member with its standardisation.
+    """
+    model = detector_models(detector)[0]
     shape = list(model.data_shape)
     metadata = artifact_metadata(model, DETECTOR_PART, {DETECTOR_INPUT: [None, *shape]},
                                  {"scores": [None], "error_maps": [None, *shape]}, card)
+    if isinstance(detector, DetectorEnsemble):
+        stats = detector.statistics
+        metadata["detector"] = {
+            "threshold": detector.threshold,
+            "threshold_method": detector.threshold_method,
+            "rule": "anomaly if score > threshold",
+            "score": "ensemble",
+            "combination": "mean over members of (member score - mean) / std; error maps: mean of members' maps",
+            "members": [{"model": m.model.name, "pretrained": m.model.pretrained_name, "score": m.score,
+                         "error": m.error, "mean": mean, "std": std, "statistics": statistics_summary(m.statistics)}
+                        for m, mean, std in zip(detector.members, stats["member_means"], stats["member_stds"],
+                                                strict=True)],
+            "statistics": {k: v for k, v in stats.items() if k not in ("member_means", "member_stds")},
+        }
+        return metadata
     metadata["detector"] = {
         "threshold": detector.threshold,
         "threshold_method": detector.threshold_method,
@@ -85,7 +117,7 @@ def detector_metadata(detector: Detector, card=None) -> dict:
 
 
 def export_detector(
-    detector: Detector,
+    detector: Detector | DetectorEnsemble,
     format: str,  # noqa: A002 - as in export_model
     path: str | os.PathLike,
     *,
@@ -103,7 +135,8 @@ def export_detector(
 
     Args:
         detector: A fitted :class:`zoo.anomaly.Detector` with a deterministic score
-            (``"reconstruction"``, ``"mahalanobis"`` or ``"combined"``; ELBO samples, so it is refused).
+            (``"reconstruction"``, ``"mahalanobis"`` or ``"combined"``; ELBO samples, so it is refused),
+            or a fitted :class:`zoo.anomaly.DetectorEnsemble` of such detectors.
         format: A registered format.
         path: The artifact file (with the format's suffix) or the folder to create.
         part: None or ``"detector"``: a detector exports as one graph.
@@ -112,7 +145,8 @@ def export_detector(
         score_rtol: The scores pass at max abs error <= ``score_rtol * max |score|`` (default 1e-4).
         validation_data: Images to validate on instead of the bundled sample.
         overwrite: Replace an existing export at ``path``.
-        card: Pretrained card to embed (found automatically for a pretrained model).
+        card: Pretrained card to embed (found automatically for a pretrained model; an
+            ensemble's is its first member's).
         layout: ``"auto"`` or ``"folder"``, as for parts.
         quantize: Must be None: detector exports are float32.
         **options: The format's declared options (ONNX ``opset``); quantization options are refused.
@@ -135,8 +169,10 @@ def export_detector(
     atol = check_non_negative("atol", MAP_ATOL if atol is None else atol)
     score_rtol = check_non_negative("score_rtol", DEFAULT_SCORE_RTOL if score_rtol is None else score_rtol)
     graph = detector.scoring_model()  # refuses unfitted and ELBO detectors
-    model = detector.model
-    check_loaded(model, "autoencoder")
+    models = detector_models(detector)
+    for member_model in models:
+        check_loaded(member_model, "autoencoder")
+    model = models[0]
     card = card if card is not None else pretrained_card(model)
     target = Path(path)
     as_file = artifact_is_file(fmt, target, layout)
@@ -153,6 +189,11 @@ def export_detector(
 
     return stage_export(fmt, target, as_file=as_file, overwrite=overwrite, build=build,
                         validation_inputs=validate.describe_inputs(validation_data, dataset, images))
+
+
+def uses_bce(record: dict) -> bool:
+    """Whether a detector's metadata record (or any ensemble member's) scores with BCE maps."""
+    return any(m["error"] == "bce" for m in record.get("members", [record]))
 
 
 def check_detector_export(fmt: ExportFormat, artifact: Path, graph: keras.Model, images: np.ndarray, metadata: dict,
@@ -185,7 +226,7 @@ def check_detector_export(fmt: ExportFormat, artifact: Path, graph: keras.Model,
                          "bound": bound}
         if not max_err <= bound:
             failures.append(f"{name}: max abs error {max_err:.3g} > {bound:.3g} ({how})"
-                            + (MAP_HINT if name == "error_maps" and metadata["detector"]["error"] == "bce" else ""))
+                            + (MAP_HINT if name == "error_maps" and uses_bce(metadata["detector"]) else ""))
     if fmt.read_metadata(artifact) != metadata:
         failures.append("embedded metadata does not read back")
     return ExportReport(
