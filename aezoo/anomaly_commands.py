@@ -3,6 +3,13 @@
     aezoo anomaly fit ae_conv.mnist --normal my_normal.npy --out detectors/mine --fpr 0.01
     aezoo anomaly score detectors/mine --input new.npy --output scores.csv
 
+Several models make an ensemble (``zoo.anomaly.DetectorEnsemble``: the mean of their
+scores, each standardised on normal validation data), with one ``--score`` (and
+``--error``) per model or one for all:
+
+    aezoo anomaly fit ae_dense.mnist ae_conv.mnist --score reconstruction mahalanobis \
+        --normal my_normal.npy --out detectors/pair
+
 Data arguments take what training takes: ``mnist`` / ``fashion_mnist`` (the
 train split for ``--normal``, the test split elsewhere), ``sample:NAME`` (the
 bundled 1k images), or a path (``.npy``, ``.npz``, ``.csv`` or an image
@@ -36,39 +43,53 @@ def load_images(source: str, split: str, keep_class: int | None = None,
     return data.to_unit_range(x), y
 
 
+def per_model(option: str, values: list[str], n_models: int) -> list[str]:
+    """One value per model from ``--option``: one value for all models, or exactly one each."""
+    if len(values) not in (1, n_models):
+        raise ValueError(f"{option} takes one {option[2:]} for all {n_models} models or one per model. "
+                         + f"Received {len(values)}: {' '.join(values)}")
+    return values * n_models if len(values) == 1 else values
+
+
 def cmd_fit(args: argparse.Namespace) -> int:
-    """Fit a detector on normal data, save it, and draw its pictures."""
-    from zoo.anomaly import Detector
+    """Fit a detector (one model) or an ensemble (several) on normal data, save it, and draw its pictures."""
+    from zoo.anomaly import Detector, DetectorEnsemble
     from zoo.plots import anomaly_grid, score_histogram
     from zoo.pretrained import load_target
 
     if args.fpr is not None and args.percentile is not None:
         raise ValueError("Choose one of --fpr and --percentile.")
-    model, _ = load_target(args.model)
-    x, _ = load_images(args.normal, "train", args.normal_class, model.data_shape)
-    validation = load_images(args.validation, "test", args.normal_class, model.data_shape)[0] \
-        if args.validation else None
-    detector = Detector(model, score=args.score, error=args.error, seed=args.seed)
+    scores = per_model("--score", args.score, len(args.model))
+    errors = per_model("--error", args.error, len(args.model))
+    models = [load_target(name)[0] for name in args.model]
+    shape = models[0].data_shape
+    x, _ = load_images(args.normal, "train", args.normal_class, shape)
+    validation = load_images(args.validation, "test", args.normal_class, shape)[0] if args.validation else None
+    members = [Detector(model, score=score, error=error, seed=args.seed)
+               for model, score, error in zip(models, scores, errors, strict=True)]
+    detector = members[0] if len(members) == 1 else DetectorEnsemble(members, seed=args.seed)
     detector.fit(x, validation, fpr=args.fpr, percentile=args.percentile)
     out = detector.save(args.out, overwrite=args.overwrite)
     normal_scores, maps = detector.score_with_maps(validation if validation is not None else x[:2000])
-    score_histogram(normal_scores, None, detector.threshold, out / "scores.png", title=f"{model.name}: {args.score}")
+    what = " + ".join(f"{model.name}: {score}" for model, score in zip(models, scores, strict=True))
+    score_histogram(normal_scores, None, detector.threshold, out / "scores.png", title=what)
     anomaly_grid(validation if validation is not None else x[:2000], maps, normal_scores,
                  out / "most_anomalous_normal.png", title="highest-scoring normal examples")
     s = detector.statistics
-    print(f"fitted a {args.score} detector on {s['n_normal']} normal examples; threshold {detector.threshold:.6g} "
+    kind = f"a {scores[0]} detector" if len(members) == 1 else f"an ensemble of {len(members)} detectors ({what})"
+    print(f"fitted {kind} on {s['n_normal']} normal examples; threshold {detector.threshold:.6g} "
           + f"({detector.threshold_method}); false-positive rate on {s['n_validation']} normal validation "
           + f"examples {100 * s['validation_false_positive_rate']:.2f}%; wrote {out}")
     return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    """Score inputs with a saved detector; write a CSV (and maps / pictures if asked)."""
-    from zoo.anomaly import Detector
+    """Score inputs with a saved detector or ensemble; write a CSV (and maps / pictures if asked)."""
+    from zoo.anomaly import load_detector
     from zoo.plots import anomaly_grid, roc_plot, score_histogram
 
-    detector = Detector.load(args.detector)
-    x, y = load_images(args.input, "test", None, detector.model.data_shape)
+    detector = load_detector(args.detector)
+    x, y = load_images(args.input, "test", None, detector.data_shape)
     scores, maps = detector.score_with_maps(x)
     flags = (scores > detector.threshold).astype(int)
     out = Path(args.output)
@@ -97,21 +118,23 @@ def add_commands(sub) -> dict[str, Callable[[argparse.Namespace], int]]:
     p = sub.add_parser("anomaly", help="anomaly detection: fit a detector on normal data, score new data",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = p.add_subparsers(dest="anomaly_command", required=True)
-    f = commands.add_parser("fit", help="fit and save a detector")
-    f.add_argument("model", help="pretrained name, .keras file or run folder")
+    f = commands.add_parser("fit", help="fit and save a detector (one model) or an ensemble (several)")
+    f.add_argument("model", nargs="+", help="pretrained name, .keras file or run folder; several make an ensemble")
     f.add_argument("--normal", required=True, help="normal data (dataset, sample:NAME or a path)")
     f.add_argument("--normal-class", type=int, help="keep only this label of a known dataset")
     f.add_argument("--validation", help="normal validation data for the threshold (default: 20%% held out)")
-    f.add_argument("--score", choices=SCORES, default="reconstruction")
-    f.add_argument("--error", choices=["mse", "bce"], default="mse",
-                   help="per-pixel error of reconstruction scores, whatever the model's loss (default mse)")
+    f.add_argument("--score", nargs="+", choices=SCORES, default=["reconstruction"],
+                   help="one score for all models or one per model (default reconstruction)")
+    f.add_argument("--error", nargs="+", choices=["mse", "bce"], default=["mse"],
+                   help="per-pixel error of reconstruction scores, whatever the model's loss (default mse); "
+                   + "one for all models or one per model")
     f.add_argument("--fpr", type=float, help="target false-positive rate, e.g. 0.01")
     f.add_argument("--percentile", type=float, help="threshold percentile of normal scores (default 99)")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--out", required=True, help="detector folder to write")
     f.add_argument("--overwrite", action="store_true")
     s = commands.add_parser("score", help="score inputs with a saved detector")
-    s.add_argument("detector", help="folder written by `aezoo anomaly fit`")
+    s.add_argument("detector", help="detector or ensemble folder written by `aezoo anomaly fit`")
     s.add_argument("--input", required=True, help="data to score (dataset test split, sample:NAME or a path)")
     s.add_argument("--output", required=True, help="CSV of index, score, anomaly (and label)")
     s.add_argument("--maps", help="also save the per-pixel error maps (.npy)")
