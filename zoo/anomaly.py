@@ -16,6 +16,8 @@ Thresholds come from normal validation scores: a percentile, a target
 false-positive rate, or (with labelled validation data) the F1-optimal cut.
 The methods follow the scikit-learn / PyOD convention: ``decision_function``
 returns the anomaly score, ``predict`` 1 for an anomaly and 0 for a normal input.
+Several detectors combine into a :class:`DetectorEnsemble` (``zoo/anomaly_ensemble.py``,
+importable from here); :func:`load_detector` loads either kind of saved folder.
 """
 
 from __future__ import annotations
