@@ -92,6 +92,15 @@ def computes_on_cpu() -> bool:
 # gradients TensorFlow defines). Under JAX's keras.distribution.DataParallel the step is one SPMD
 # program over the global batch, so every batch statistic is already global; PyTorch has no engine here.
 
+def in_tf_strategy() -> bool:
+    """Whether a ``tf.distribute`` strategy over several replicas is in scope (TensorFlow backend)."""
+    if name() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return tf.distribute.has_strategy() and tf.distribute.get_strategy().num_replicas_in_sync > 1
+
+
 def _replica_context():
     """TensorFlow's replica context when a step runs on several replicas, else None."""
     if name() != "tensorflow":
@@ -146,6 +155,24 @@ def global_batch_fraction(batch_values):
 
     local = ops.cast(ops.shape(batch_values)[0], "float32")
     return local / cross_replica_sum(local)
+
+
+def for_multi_worker_reduction(results: dict) -> dict:
+    """A train step's metric results, shaped so Keras' multi-worker reduction accepts them.
+
+    Keras 3's TensorFlow trainer reduces them across workers with
+    ``strategy.reduce("MEAN", value, axis=0)``, which fails on scalars ("Invalid
+    reduction dimension 0 for input with 0 dimensions"); as ``(1,)`` tensors the
+    same call averages them over the replicas into scalars. Unchanged elsewhere.
+    """
+    ctx = _replica_context()
+    if ctx is None:
+        return results
+    import tensorflow as tf
+
+    if not isinstance(ctx.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return results
+    return {k: tf.reshape(v, (1,)) if getattr(v, "shape", None) == () else v for k, v in results.items()}
 
 
 def tag_replica(loss):

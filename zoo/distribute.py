@@ -45,6 +45,10 @@ _WATCHDOG = ("import os, signal, sys, time; time.sleep(float(sys.argv[1])); "
              + "os.kill(int(sys.argv[2]), signal.SIGKILL)")
 
 
+#: The MirroredStrategy of each device set, created once per process.
+_MIRRORED: dict[tuple, object] = {}
+
+
 @contextlib.contextmanager
 def _watchdog(message: str, timeout: float):
     """End this process with ``message`` on stderr unless the block finishes within ``timeout`` seconds.
@@ -53,8 +57,12 @@ def _watchdog(message: str, timeout: float):
     interpreter: no Python thread, signal handler or exception can interrupt it.
     A small watchdog process does instead, so a worker never hangs forever.
     """
+    try:  # Python's stderr, which may differ from descriptor 2 (the CLI silences native logs there)
+        err = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        err = None
     watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(timeout), str(os.getpid()), message],
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, stderr=err)
     try:
         yield
     finally:
@@ -159,8 +167,10 @@ def _setup_tf(engine: str, timeout: float) -> Distribution:
     import tensorflow as tf
 
     if engine == "mirrored":
-        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        strategy = tf.distribute.MirroredStrategy([d.name for d in devices])
+        devices = tuple(d.name for d in tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))
+        # One strategy per process and device set: a second MirroredStrategy's collectives clash with
+        # the first's in TensorFlow's runtime ("Shape mismatch in the collective instance").
+        strategy = _MIRRORED.get(devices) or _MIRRORED.setdefault(devices, tf.distribute.MirroredStrategy(devices))
         return Distribution(engine=engine, replicas=strategy.num_replicas_in_sync, strategy=strategy)
     cluster, kind, task = parse_tf_config(os.environ.get("TF_CONFIG"))
     jobs = [j for j in ("chief", "worker") if cluster.get(j)]

@@ -176,6 +176,9 @@ class Autoencoder(keras.Model):
         # global (KL sparsity, MMD) are then counted once; per-shard means add up to global ones.
         return (recon + penalty) * ops.cast(backend.global_batch_fraction(per_example), recon.dtype)
 
+    def get_metrics_result(self):
+        return backend.for_multi_worker_reduction(super().get_metrics_result())
+
     @property
     def prefers_xla_on_cpu(self) -> bool:
         """Whether XLA speeds this model up on a CPU (measured by ``benchmarks/train_throughput.py``).

@@ -9,6 +9,7 @@ end ``model.keras``, ``model.weights.h5`` and ``card.json``.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import shutil
@@ -45,7 +46,12 @@ def compile_options(model) -> dict:
     (:attr:`zoo.Autoencoder.prefers_xla_on_cpu`, measured by
     ``benchmarks/train_throughput.py``). On a GPU, and under JAX (always jitted)
     and PyTorch (eager unless asked), Keras' own ``"auto"`` choice is kept.
+    Under a ``tf.distribute`` strategy (compile in its scope) each call runs one
+    step without XLA: with TensorFlow 2.21 both the multi-step loop and XLA fail
+    there ("You must feed a value for placeholder tensor 'while/cond/...'").
     """
+    if backend.in_tf_strategy():
+        return {"steps_per_execution": 1, "jit_compile": False}
     if backend.name() == "tensorflow" and backend.computes_on_cpu():
         return {"steps_per_execution": 32, "jit_compile": bool(model.prefers_xla_on_cpu)}
     # Keras' PyTorch trainer runs one step per call (it refuses steps_per_execution > 1).
@@ -225,6 +231,15 @@ def _run_spec(run_dir: Path, resume: bool, typed: dict, command: str | None) -> 
     return _new_spec(typed, command)
 
 
+def _worker_scratch(run_dir: Path, index: int) -> Path:
+    """A non-chief worker's temporary folder, named after the run so a restart finds (and clears) a killed one's."""
+    key = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:12]
+    path = Path(tempfile.gettempdir()) / f"aezoo-worker{index}-{key}"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
 def _new_spec(typed: dict, command: str | None) -> dict:
     """A new run's ``run.json`` content from the typed options and the defaults."""
     missing = [k for k in ("model", "dataset") if typed.get(k) is None]
@@ -345,7 +360,7 @@ def _train(run_dir: Path, typed: dict, dist, *, data_dir, download, resume, tens
     guard = _NaNGuard()
     # Only the chief writes the run folder; another worker saves its backups and log in a
     # temporary folder of its own (deleted at the end), as Keras' multi-worker guide prescribes.
-    scratch = None if dist.is_chief else Path(tempfile.mkdtemp(prefix=f"aezoo-worker{dist.worker_index}-"))
+    scratch = None if dist.is_chief else _worker_scratch(run_dir, dist.worker_index)
     log_path = (scratch or run_dir) / "log.csv"
     try:
         if dist.is_chief:
