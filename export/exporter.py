@@ -72,14 +72,14 @@ def export_model(
     ``saved_model/``) and ``export_report.json``. A path ending in another
     format's suffix is an error.
 
-    A fitted :class:`zoo.anomaly.Detector` (or a saved detector folder) exports
-    as one graph, ``images -> {"scores", "error_maps"}``, float32 only; its
+    A fitted :class:`zoo.anomaly.Detector` or :class:`zoo.anomaly.DetectorEnsemble`
+    (or a saved folder of either) exports as one graph, ``images -> {"scores", "error_maps"}``, float32 only; its
     threshold goes into the artifact's metadata and the report, not the graph
     (see :func:`export.detector.export_detector` and docs/export.md).
 
     Args:
         model: A :class:`zoo.Autoencoder`, a pretrained name or a ``.keras`` path / run folder;
-            or a :class:`zoo.anomaly.Detector` or a detector folder (one holding ``detector.json``).
+            or a :class:`zoo.anomaly.Detector` / :class:`zoo.anomaly.DetectorEnsemble` or its saved folder.
         format: A registered format: ``"saved_model"``, ``"onnx"`` or ``"tflite"`` (see ``export.FORMATS``).
         path: The artifact file (with the format's suffix) or the folder to create.
         part: ``"encoder"`` (images -> codes; the default), ``"decoder"`` (codes ->
