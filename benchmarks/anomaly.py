@@ -130,8 +130,8 @@ def ensemble_rows(scores: dict, families: list[str], y_anomaly: np.ndarray, norm
     """Rows for the mean, over members, of each score standardised on the calibration images.
 
     A member's test scores become ``(s - mean_cal) / std_cal`` (its calibration images are normal
-    and unseen in training), so every member weighs the same (what ``zoo.anomaly`` ensembles do
-    with their validation data); the 1%-FPR threshold is the 99th percentile of the ensemble's
+    and unseen in training), so every member weighs the same (what :class:`zoo.anomaly.DetectorEnsemble`
+    does with its validation data); the 1%-FPR threshold is the 99th percentile of the ensemble's
     calibration scores. See :func:`ensemble_members` for which ensembles.
     """
     from sklearn.metrics import average_precision_score, roc_auc_score
@@ -141,7 +141,7 @@ def ensemble_rows(scores: dict, families: list[str], y_anomaly: np.ndarray, norm
         test, cal = np.zeros_like(y_anomaly, dtype=float), 0.0
         for key in members:
             s, c = scores[key]
-            spread = max(float(np.std(c)), 1e-12)
+            spread = max(float(np.std(c)), 1e-3 * abs(float(np.mean(c))), 1e-12)  # as DetectorEnsemble
             test, cal = test + (s - np.mean(c)) / spread, cal + (c - np.mean(c)) / spread
         test, cal = test / len(members), cal / len(members)
         rows.append({"method": name, "auroc": roc_auc_score(y_anomaly, test),
