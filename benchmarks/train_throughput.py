@@ -1,7 +1,7 @@
 """Training throughput: samples/s and step time for any registered model, against plain ``fit``.
 
     python -m benchmarks.train_throughput --models ae_dense ae_conv --batch-sizes 256 1024 \\
-        [--precisions float32 bfloat16] [--xla default on off] [--steps-per-execution 1 32]
+        [--precisions float32 bfloat16] [--xla default on off] [--steps-per-execution 1 32] [--replicas 1 2]
     aezoo bench train ...        (the same options)
 
 Every model gets one baseline row, plain ``model.fit(numpy_array, batch_size=256)``
@@ -13,7 +13,9 @@ is compiled and trained for one warm-up epoch, then the configurations train
 one epoch each in turn (interleaved, so a shared machine's drift hits them
 alike); step time is epoch time / steps, median (and p90) over the timed epochs.
 FLOPs are 3x the forward pass (``benchmarks.flops``); % of peak is against the
-matmul probe run at the start (``benchmarks.peak``).
+matmul probe run at the start (``benchmarks.peak``). ``--replicas 2`` adds rows trained
+data-parallel with ``zoo.distribute`` (``MirroredStrategy``, the global batch split over
+the replicas; on a machine without GPUs, over as many logical CPU devices, TensorFlow only).
 """
 
 from __future__ import annotations
@@ -47,17 +49,20 @@ class Trainer:
 
     def __init__(self, model_name: str, model_kwargs: dict, x_u8: np.ndarray, batch_size: int, *, baseline: bool,
                  precision: str = "float32", xla: bool | None = None, steps_per_execution: int | None = None,
-                 seed: int = 0, device: str = "cpu"):
+                 seed: int = 0, device: str = "cpu", replicas: int = 1):
         import keras
 
         import zoo
         from zoo import data as zdata
+        from zoo import distribute
         from zoo.train import compile_options
 
         self.batch_size, self.precision, self.baseline, self.epochs_done = batch_size, precision, baseline, 0
         self.fit = None
         self.policy = {"float32": "float32", "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}[precision]
-        with self._policy():
+        dist = distribute.setup("mirrored", replicas=replicas) if replicas > 1 else distribute.Distribution()
+        dist.check_batch_size(batch_size)
+        with self._policy(), dist.scope():
             keras.utils.set_random_seed(seed)
             self.model = zoo.create_model(model_name, **model_kwargs)
             if baseline:
@@ -119,13 +124,15 @@ class Trainer:
 def _prepare(spec: dict, batch_size: int) -> dict:
     """Build and warm up a configuration; out-of-memory errors surface here and halve the batch."""
     trainer = Trainer(spec["model"], spec["kwargs"], spec["x_u8"], batch_size, baseline=spec["baseline"],
-                      precision=spec["precision"], xla=XLA_CHOICES[spec["xla"]], steps_per_execution=spec["spe"])
+                      precision=spec["precision"], xla=XLA_CHOICES[spec["xla"]], steps_per_execution=spec["spe"],
+                      replicas=spec.get("replicas", 1))
     return {"trainer": trainer, "batch_size": batch_size}
 
 
 def measure(models: Sequence[str], x_u8: np.ndarray, *, batch_sizes: Sequence[int], precisions: Sequence[str],
             xla_modes: Sequence[str], spes: Sequence[int | None], epochs: int, device: str,
-            peaks: dict[str, float], env: dict, model_kwargs: dict[str, dict] | None = None) -> list[dict]:
+            peaks: dict[str, float], env: dict, model_kwargs: dict[str, dict] | None = None,
+            replicas: Sequence[int] = (1,)) -> list[dict]:
     """Rows for every model: the plain-fit baseline and each option combination.
 
     A model's configurations are built and warmed up first, then trained one
@@ -143,6 +150,7 @@ def measure(models: Sequence[str], x_u8: np.ndarray, *, batch_sizes: Sequence[in
         peaks: Matmul peak GFLOP/s by precision.
         env: Row environment fields.
         model_kwargs: Builder arguments by model name.
+        replicas: Replica counts of aezoo's default path (``MirroredStrategy`` when > 1).
 
     Returns:
         One row per model and configuration, the baseline first.
@@ -151,8 +159,8 @@ def measure(models: Sequence[str], x_u8: np.ndarray, *, batch_sizes: Sequence[in
     for model_name in models:
         specs = [dict(model=model_name, kwargs=(model_kwargs or {}).get(model_name, {}), x_u8=x_u8, baseline=True,
                       precision="float32", xla="default", spe=None, batch_size=BASELINE_BATCH)]
-        for b, p, x, s in itertools.product(batch_sizes, precisions, xla_modes, spes):
-            specs.append(dict(specs[0], baseline=False, precision=p, xla=x, spe=s, batch_size=b))
+        for b, p, x, s, r in itertools.product(batch_sizes, precisions, xla_modes, spes, replicas):
+            specs.append(dict(specs[0], baseline=False, precision=p, xla=x, spe=s, batch_size=b, replicas=r))
         prepared = []
         for spec in specs:
             ready = with_oom_retry(lambda b, spec=spec: _prepare(spec, b), spec["batch_size"])
@@ -165,7 +173,8 @@ def measure(models: Sequence[str], x_u8: np.ndarray, *, batch_sizes: Sequence[in
         for (spec, ready), step_times in zip(prepared, times, strict=True):
             t = ready["trainer"]
             config = "plain_fit_numpy" if spec["baseline"] else "aezoo_default" + "".join(
-                f" {k}={v}" for k, v in (("xla", spec["xla"]), ("spe", spec["spe"])) if v not in ("default", None))
+                f" {k}={v}" for k, v in (("xla", spec["xla"]), ("spe", spec["spe"]), ("replicas", spec.get("replicas")))
+                if v not in ("default", None, 1))
             row = make_row(
                 "train", step_times, t.batch_size, training_flops(t.model), peaks.get(spec["precision"]), env,
                 model=model_name, part="autoencoder", runtime="keras fit", config=config, device=device,
@@ -216,6 +225,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--xla", nargs="+", default=["default"], choices=list(XLA_CHOICES),
                         help="jit_compile: aezoo's default choice, on or off")
     parser.add_argument("--steps-per-execution", type=positive_int, nargs="+", default=[None])
+    parser.add_argument("--replicas", type=positive_int, nargs="+", default=[1],
+                        help="data-parallel replicas per row (MirroredStrategy; TensorFlow, in-process runs only)")
     parser.add_argument("--epochs", type=_timed_epochs, default=4, help="epochs per row; the first is a warm-up")
     parser.add_argument("--dataset", default="mnist", help="mnist, fashion_mnist or sample:mnist")
     parser.add_argument("--samples", type=positive_int, help="use only the first N training images")
@@ -256,12 +267,31 @@ def run_backends(args: argparse.Namespace) -> int:
     return save(probe + rows, args.out, f"training throughput ({device}; {', '.join(names)} and PyTorch peers)")
 
 
+def _logical_cpu_devices(count: int) -> None:
+    """On a machine without GPUs, split the CPU into ``count`` logical devices (before TensorFlow starts)."""
+    import keras
+
+    if count == 1:
+        return
+    if keras.backend.backend() != "tensorflow":
+        raise ValueError("--replicas > 1 needs the TensorFlow backend here. Received: KERAS_BACKEND="
+                         + keras.backend.backend())
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
+                                                   [tf.config.LogicalDeviceConfiguration()] * count)
+
+
 def run(args: argparse.Namespace) -> int:
     """Probe the peak, train every configuration, print and write the rows; the exit code."""
     from benchmarks.peak import start
 
     if args.backend or args.peers:
+        if max(args.replicas) > 1:
+            raise ValueError("--replicas > 1 runs in this process under TensorFlow; drop --backend/--peers.")
         return run_backends(args)
+    _logical_cpu_devices(max(args.replicas))
 
     device, env, peaks, peak_rows = start(args, sorted(set(args.precisions)))
     print("matmul peak GFLOP/s: " + ", ".join(f"{k} {v:.1f}" for k, v in peaks.items()))
@@ -269,7 +299,7 @@ def run(args: argparse.Namespace) -> int:
     kwargs = parse_assignments(args.set)
     rows = measure(args.models, x_u8, batch_sizes=args.batch_sizes, precisions=args.precisions,
                    xla_modes=args.xla, spes=args.steps_per_execution, epochs=args.epochs, device=device,
-                   peaks=peaks, env=env, model_kwargs={m: kwargs for m in args.models})
+                   peaks=peaks, env=env, model_kwargs={m: kwargs for m in args.models}, replicas=args.replicas)
     return save(peak_rows + rows, args.out, f"training throughput ({device}, {env['cpu']})")
 
 

@@ -132,12 +132,13 @@ class Distribution:
                 + f"{' or '.join(map(str, nearest))}.")
 
 
-def setup(engine: str = "none", *, timeout: float = DEFAULT_TIMEOUT_S) -> Distribution:
+def setup(engine: str = "none", *, timeout: float = DEFAULT_TIMEOUT_S, replicas: int | None = None) -> Distribution:
     """Start the engine ``engine`` for the active backend (before any model is built).
 
     Args:
         engine: ``"none"``, ``"mirrored"`` or ``"multi_worker"``.
         timeout: Seconds ``multi_worker`` waits for every worker to join.
+        replicas: ``mirrored`` only: use the first ``replicas`` local devices (default all).
 
     Returns:
         The :class:`Distribution` to build, compile and train under. A ``multi_worker``
@@ -156,18 +157,27 @@ def setup(engine: str = "none", *, timeout: float = DEFAULT_TIMEOUT_S) -> Distri
         return Distribution()
     name = backend.name()
     if name == "tensorflow":
-        return _setup_tf(engine, timeout)
+        return _setup_tf(engine, timeout, replicas)
     if name == "jax":
-        return _setup_jax(engine, timeout)
+        return _setup_jax(engine, timeout, replicas)
     raise ValueError(f"distribute={engine} needs the tensorflow or jax Keras backend (tf.distribute, "
                      + f"keras.distribution); the {name} backend trains on one device (distribute=none).")
 
 
-def _setup_tf(engine: str, timeout: float) -> Distribution:
+def _first(devices: list, replicas: int | None) -> list:
+    """The first ``replicas`` of ``devices`` (all when None); more than there are is an error."""
+    if replicas is not None and not 1 <= replicas <= len(devices):
+        raise ValueError(f"distribute=mirrored with {replicas} replicas needs as many local devices; "
+                         + f"this process has {len(devices)}. Received: replicas={replicas}")
+    return devices[:replicas]
+
+
+def _setup_tf(engine: str, timeout: float, replicas: int | None = None) -> Distribution:
     import tensorflow as tf
 
     if engine == "mirrored":
-        devices = tuple(d.name for d in tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))
+        local = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        devices = tuple(d.name for d in _first(local, replicas))
         # One strategy per process and device set: a second MirroredStrategy's collectives clash with
         # the first's in TensorFlow's runtime ("Shape mismatch in the collective instance").
         strategy = _MIRRORED.get(devices) or _MIRRORED.setdefault(devices, tf.distribute.MirroredStrategy(devices))
@@ -187,7 +197,7 @@ def _setup_tf(engine: str, timeout: float) -> Distribution:
                         worker_index=index, strategy=strategy)
 
 
-def _setup_jax(engine: str, timeout: float) -> Distribution:
+def _setup_jax(engine: str, timeout: float, replicas: int | None = None) -> Distribution:
     import jax
     import keras
 
@@ -212,7 +222,7 @@ def _setup_jax(engine: str, timeout: float) -> Distribution:
                        + "--distribute-timeout.", timeout):
             jax.distributed.initialize(coordinator_address=coordinator, num_processes=workers,
                                        process_id=index, initialization_timeout=int(max(1, timeout)))
-    devices = jax.devices()
+    devices = jax.devices() if engine == "multi_worker" else _first(jax.devices(), replicas)
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
     return Distribution(engine=engine, replicas=len(devices), workers=workers, worker_index=index)
 
