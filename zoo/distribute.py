@@ -223,7 +223,9 @@ def _setup_jax(engine: str, timeout: float, replicas: int | None = None) -> Dist
             jax.distributed.initialize(coordinator_address=coordinator, num_processes=workers,
                                        process_id=index, initialization_timeout=int(max(1, timeout)))
     devices = jax.devices() if engine == "multi_worker" else _first(jax.devices(), replicas)
-    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    # Each process feeds its own share of the data (Distribution.process_share), so Keras' tf.data-only
+    # auto-sharding stays off.
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False))
     return Distribution(engine=engine, replicas=len(devices), workers=workers, worker_index=index)
 
 

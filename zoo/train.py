@@ -388,6 +388,10 @@ def _train(run_dir: Path, typed: dict, dist, *, data_dir, download, resume, tens
                 f"Loss became NaN at epoch {epoch + 1}, batch {batch}. The last good state (end of epoch "
                 + f"{epoch}) is kept in {backup}; lower the learning rate and rerun with --resume."
             )
+        # Every process saves (a non-chief into its scratch folder): under multi-process JAX, reading
+        # variables that span the processes' devices is a collective, which waits for all of them.
+        model.save((scratch or run_dir) / "model.keras")
+        model.save_weights((scratch or run_dir) / "model.weights.h5")
     except BaseException:
         if guard.epochs_done == 0 and not resume and dist.is_chief:
             _cleanup(run_dir, existed, before)
@@ -396,9 +400,6 @@ def _train(run_dir: Path, typed: dict, dist, *, data_dir, download, resume, tens
         rows = _read_log(log_path)
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
-    if dist.is_chief:
-        model.save(run_dir / "model.keras")
-        model.save_weights(run_dir / "model.weights.h5")
     card = {
         "model": spec["model"],
         "dataset": spec["dataset"],
