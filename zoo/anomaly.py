@@ -326,8 +326,7 @@ class Detector:
             "model": {"file": MODEL_FILE, "sha256": sha256(folder / MODEL_FILE), "name": self.model.name,
                       "pretrained": self.model.pretrained_name},
         }
-        record["record_sha256"] = _record_digest(record)
-        (folder / DETECTOR_FILE).write_text(json.dumps(record, indent=1) + "\n")
+        write_record(folder / DETECTOR_FILE, record)
         return folder
 
     @classmethod
@@ -354,6 +353,12 @@ def split_normal(model: Autoencoder, normal_data, validation, validation_labels,
         raise ValueError(f"Cannot hold out {validation_fraction:g} of {len(x)} normal examples for "
                          + "validation; pass `validation` or more normal data.")
     return x[order[n_val:]], x[order[:n_val]]
+
+
+def write_record(path: Path, record: dict) -> None:
+    """Write ``record`` as JSON with its own SHA-256 (``record_sha256``), which :func:`read_record` checks."""
+    record["record_sha256"] = _record_digest(record)
+    path.write_text(json.dumps(record, indent=1) + "\n")
 
 
 def read_record(path: Path, what: str) -> dict:

@@ -14,7 +14,6 @@ chooses one. Import it from :mod:`zoo.anomaly`.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +27,11 @@ from zoo.anomaly import (
     FORMAT_VERSION,
     Detector,
     DetectorIntegrityError,
-    _record_digest,
     read_record,
     split_normal,
     threshold_from_scores,
     verified_record,
+    write_record,
 )
 
 ENSEMBLE_FILE = "ensemble.json"
@@ -239,8 +238,7 @@ class DetectorEnsemble:
         record = {"format_version": FORMAT_VERSION, "kind": "ensemble", "seed": self.seed,
                   "threshold": self.threshold, "threshold_method": self.threshold_method,
                   "statistics": self.statistics, "members": members}
-        record["record_sha256"] = _record_digest(record)
-        (folder / ENSEMBLE_FILE).write_text(json.dumps(record, indent=1) + "\n")
+        write_record(folder / ENSEMBLE_FILE, record)
         return folder
 
     @classmethod
