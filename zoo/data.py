@@ -219,11 +219,8 @@ def read_image(path: str | os.PathLike, size: tuple[int, int], grayscale: bool) 
     return pixels[..., None] if grayscale else pixels
 
 
-def _read_images(folder: Path, image_size: tuple[int, int] | None, grayscale: bool) -> np.ndarray:
-    """Every image under ``folder`` (sorted paths), each read on its own so a broken one is named."""
-    files = list_images(folder)
-    if not files:
-        raise ValueError(f"No images in folder {folder}: expected files ending in {', '.join(IMAGE_SUFFIXES)}.")
+def _read_images(files: list[Path], image_size: tuple[int, int] | None, grayscale: bool) -> np.ndarray:
+    """The images of ``files`` (already listed, non-empty), each read on its own so a broken one is named."""
     size = tuple(image_size or (28, 28))
     return np.stack([read_image(path, size, grayscale) for path in files])
 
@@ -300,7 +297,10 @@ def load_user_data(path: str | os.PathLike, image_size: tuple[int, int] | None =
         source = open_stream(path, image_size, grayscale)
         if stream and streams_when_training(source):
             return (source, None) if labels else source
-        x, y = (_read_images(path, image_size, grayscale) if source.kind == "images" else source.read_all()), None
+        # open_stream has listed the images (and refused an empty folder): read those, not a second listing.
+        x = (_read_images([shard.path for shard in source.shards], image_size, grayscale)
+             if source.kind == "images" else source.read_all())
+        y = None
     else:
         x, y = _read_array_file(path)
     if x.ndim == 0 or len(x) == 0 or x.size == 0:
