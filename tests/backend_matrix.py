@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 import zoo
-from tests.helpers import blob_images, tiny_model
+from tests.helpers import blob_images, tiny_model, tiny_shape
 
 PARITY_ATOL = 1e-5
 
@@ -27,6 +27,7 @@ PARITY_ATOL = 1e-5
 def _family_checks(name: str, x: np.ndarray, folder: Path) -> dict[str, str]:
     out = {}
     model = tiny_model(name)
+    x = blob_images(len(x), tiny_shape(name))
     out["build"] = "ok" if model.predict(x, verbose=0).shape == x.shape else "wrong output shape"
     model.compile(keras.optimizers.Adam(3e-3), jit_compile="auto")
     before = model.evaluate(x, verbose=0, return_dict=True)["loss"]

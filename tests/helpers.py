@@ -8,12 +8,20 @@ import zoo
 from zoo.registry import builder_arguments
 
 TINY_SHAPE = (16, 16, 1)
+#: The tiny shape of RGB families (Tiny AutoEncoders need sides divisible by 8 or 32).
+TINY_RGB_SHAPE = (32, 32, 3)
 
 
-def tiny_kwargs(name: str, input_shape=TINY_SHAPE, latent_dim: int = 4) -> dict:
+def tiny_shape(name: str) -> tuple[int, int, int]:
+    """The tiny input shape of a registered model: grayscale 16x16, or 32x32 RGB for RGB-only families."""
+    default = builder_arguments(name).get("input_shape")
+    return TINY_RGB_SHAPE if default is not None and tuple(default)[-1] == 3 else TINY_SHAPE
+
+
+def tiny_kwargs(name: str, input_shape=None, latent_dim: int = 4) -> dict:
     """Arguments that make any registered model small and fast."""
     args = builder_arguments(name)
-    kwargs = {"input_shape": input_shape, "latent_dim": latent_dim}
+    kwargs = {"input_shape": input_shape or tiny_shape(name), "latent_dim": latent_dim}
     if "hidden_units" in args:
         kwargs["hidden_units"] = (32,)
     if "filters" in args:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import zoo
-from tests.helpers import TINY_SHAPE, blob_images, tiny_model
+from tests.helpers import blob_images, tiny_model, tiny_shape
 
 MODELS = zoo.list_models()
 
@@ -19,13 +19,15 @@ def test_registry_lists_every_family():
 @pytest.mark.parametrize("name", MODELS)
 def test_forward_shapes(name):
     model = tiny_model(name)
-    x = blob_images(5)
+    shape = tiny_shape(name)
+    x = blob_images(5, shape)
     assert isinstance(model, zoo.Autoencoder)
     assert isinstance(model.encoder, keras.Model) and isinstance(model.decoder, keras.Model)
-    assert tuple(model(x).shape) == (5, *TINY_SHAPE)
+    assert tuple(model(x).shape) == (5, *shape)
     z = model.encode(x)
-    assert z.shape == (5, 4)
-    assert model.decode(z).shape == (5, *TINY_SHAPE)
+    assert z.shape == (5, *model.code_shape) and np.prod(z.shape[1:]) == np.prod(model.code_shape)
+    assert model.code_shape[-1] == 4
+    assert model.decode(z).shape == (5, *shape)
     # Inference is deterministic: corruption and sampling are off.
     np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
     np.testing.assert_allclose(model.decode(z), model.predict(x, verbose=0), atol=1e-5)
@@ -38,14 +40,14 @@ def test_config_round_trip(name):
     clone = type(model).from_config(config)
     assert clone.get_config() == config
     clone.set_weights(model.get_weights())
-    x = blob_images(4)
+    x = blob_images(4, tiny_shape(name))
     np.testing.assert_allclose(clone.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_keras_file_round_trip(name, tmp_path):
     model = tiny_model(name)
-    x = blob_images(4)
+    x = blob_images(4, tiny_shape(name))
     path = tmp_path / f"{name}.keras"
     model.save(path)
     loaded = keras.models.load_model(path)  # safe_mode stays on
@@ -58,7 +60,7 @@ def test_keras_file_round_trip(name, tmp_path):
 @pytest.mark.parametrize("name", MODELS)
 def test_training_lowers_loss_without_targets(name):
     model = tiny_model(name)
-    x = blob_images(32)
+    x = blob_images(32, tiny_shape(name))
     model.compile(keras.optimizers.Adam(3e-3))
     before = model.evaluate(x, verbose=0, return_dict=True)["loss"]
     model.fit(x, epochs=15, batch_size=32, verbose=0)
