@@ -44,4 +44,7 @@ def blob_images(n: int = 32, shape=TINY_SHAPE, seed: int = 0) -> np.ndarray:
     r = rng.uniform(1.5, 3.0, n)
     img = np.exp(-((yy[None] - cy[:, None, None]) ** 2 + (xx[None] - cx[:, None, None]) ** 2)
                  / (2 * r[:, None, None] ** 2))
+    channels = shape[-1] if len(shape) == 3 else 1
+    if channels > 1:  # one colour per blob
+        img = img[..., None] * rng.uniform(0.3, 1.0, (n, 1, 1, channels))
     return img.reshape((n, *shape)).astype("float32")
