@@ -12,6 +12,8 @@ counterpart in a way that shows in the numbers or in the exports:
   TFLite converter emit TensorFlow (Flex) ops for dynamic shapes, which the
   LiteRT runtime refuses; a broadcast and a reshape convert to builtin ops.
 * :class:`SoftClamp`: ``tanh(x / limit) * limit``, the decoders' latent clamp.
+* :class:`InferenceClip`: the decoders' output clamp to [0, 1], off in training (a clamp there
+  would stop the gradient of every pixel outside the range).
 
 PyTorch's stride-2 convolution with ``padding=1`` is not Keras' ``"same"`` on
 even sizes (Keras pads only after); the builders pad explicitly with
@@ -125,3 +127,27 @@ class SoftClamp(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "limit": self.limit}
+
+
+@keras.saving.register_keras_serializable(package="aezoo")
+class InferenceClip(keras.layers.Layer):
+    """Clip to ``[low, high]`` at inference; the identity in training, so clipped outputs still get gradients.
+
+    Args:
+        low: Lower bound.
+        high: Upper bound.
+        **kwargs: Standard layer arguments.
+    """
+
+    def __init__(self, low: float = 0.0, high: float = 1.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.low, self.high = float(low), float(high)
+
+    def call(self, x, training=None):
+        return x if training else ops.clip(x, self.low, self.high)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "low": self.low, "high": self.high}

@@ -12,7 +12,8 @@ Conventions (those of the original):
     * latents are raw: roughly within +-3 (the decoder soft-clamps them with
       ``tanh(z / 3) * 3``); :func:`scale_latents` maps them to [0, 1] for 8-bit
       PNGs and :func:`unscale_latents` back;
-    * the decoder's output is clamped to [0, 1] (``clamp_output=False`` gives the raw output).
+    * the decoder's output is clamped to [0, 1] at inference (``clamp_output=False`` gives the raw
+      output); training sees the unclamped output, as the original was trained.
 
 The architecture is written once as data (:func:`encoder_spec`, :func:`decoder_spec`),
 from which the Keras graph is built here and the PyTorch parameter names are
@@ -31,7 +32,7 @@ import numpy as np
 from zoo.checks import check_choice, check_positive_int
 from zoo.inputs import as_model_input
 from zoo.models import Autoencoder
-from zoo.ported import GroupNorm, NearestUpsample, SoftClamp
+from zoo.ported import GroupNorm, InferenceClip, NearestUpsample, SoftClamp
 from zoo.registry import register_model
 
 #: ``tanh(z / 3) * 3`` bound of the latents, and the offset used to store them as [0, 1] images.
@@ -119,7 +120,7 @@ def build_network(spec: Sequence[tuple], input_shape: Sequence[int | None], pref
         else:  # pragma: no cover - the specs above are the only callers
             raise ValueError(f"Unknown op {op!r}")
     if clamp_output:
-        x = keras.layers.ReLU(max_value=1.0, name=f"{prefix}-clamp_output", dtype=dtype)(x)
+        x = InferenceClip(0.0, 1.0, name=f"{prefix}-clamp_output", dtype=dtype)(x)
     return keras.Model(inputs, x, name=prefix)
 
 
