@@ -112,13 +112,23 @@ def _print_card(name: str) -> int:
 
     card = get_card(name)
     t = card.training
-    print(f"{card.name}: {card.model} trained on {card.dataset} ({card.split})")
+    if card.kind == "ported":
+        src = card.extra["source"]
+        print(f"{card.name}: {card.model} ported from {src['repository']} @ {src['commit']} ({src['variant']}, "
+              + f"by {src['author']}; distilled from {src['distilled_from']})")
+        for part, f in src["files"].items():
+            print(f"source[{part}]: {f['file']}  sha256 {f['sha256']}  ({f['bytes']:,} bytes)")
+        for part, why in src.get("missing_parts", {}).items():
+            print(f"source[{part}]: none ({why})")
+    else:
+        print(f"{card.name}: {card.model} trained on {card.dataset} ({card.split})")
     print(f"input shape: {tuple(card.input_shape)}    latent dim: {card.latent_dim}    "
           + f"family arguments: {card.family_args}")
     print(f"preprocessing: {card.preprocessing}")
-    print(f"training: {t['command']}")
+    print(f"{'converted' if card.kind == 'ported' else 'training'}: {t['command']}")
     env = t["environment"]
-    print(f"  seed {t['seed']}, {t['epochs']} epochs, {t['wall_time_s']} s on {env['machine']['accelerators'] or 'CPU'}"
+    done = "" if card.kind == "ported" else f"seed {t['seed']}, {t['epochs']} epochs, "
+    print(f"  {done}{t['wall_time_s']} s on {env['machine']['accelerators'] or 'CPU'}"
           + f" ({env['machine']['cpu_count']} CPUs), keras {env['versions'].get('keras')} / {env['keras_backend']}")
     for part, w in card.weights.items():
         print(f"weights[{part}]: {w['file']}  sha256 {w['sha256']}  ({w['bytes']:,} bytes)")
@@ -126,10 +136,12 @@ def _print_card(name: str) -> int:
     if evaluated:
         print(f"evaluated with keras {evaluated.get('versions', {}).get('keras')} / "
               + f"{evaluated.get('keras_backend')} on {evaluated.get('machine', {}).get('processor')}")
-    print(f"metrics (full test split; reproduce with `{card.evaluate_command}`):")
+    split = card.metrics.get("dataset", card.dataset) if card.kind == "ported" else "full test split"
+    print(f"metrics ({split}; reproduce with `{card.evaluate_command}`):")
+    reference = card.extra.get("reference", {}).get("metrics", {})
     for key, value in card.metrics.items():
         if isinstance(value, float):
-            print(f"  {key:<28} {value:.5g}")
+            print(f"  {key:<28} {value:.5g}" + (f"   (PyTorch reference {reference[key]:.5g})" if key in reference else ""))
     if card.notes:
         print(f"notes: {card.notes}")
     print(f"licence: {card.licence}. cite: {card.citation}")
@@ -203,6 +215,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from zoo.pretrained import CARD_RTOL, compare_metrics, load_target
 
     model, card = load_target(args.target)
+    if card is not None and card.kind == "ported":  # RGB photographs, not an MNIST-like split
+        from aezoo.convert_commands import cmd_evaluate_photos
+
+        return cmd_evaluate_photos(args, model, card)
     dataset = args.dataset or (card.dataset if card else None)
     if dataset is None:
         raise ValueError("--dataset is required for a model that is not a pretrained entry.")
@@ -237,7 +253,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 #: Modules that add their own subcommands with ``add_commands(subparsers) -> {name: function}``.
 COMMAND_MODULES = ("aezoo.export_commands", "aezoo.anomaly_commands", "aezoo.quickstart", "aezoo.bench_commands",
-                   "aezoo.data_commands")
+                   "aezoo.data_commands", "aezoo.convert_commands")
 #: The commands each module adds, with the one line ``aezoo --help`` shows for them without importing it.
 MODULE_COMMANDS = {
     "export": ("aezoo.export_commands", "export a model part to SavedModel, ONNX or LiteRT and validate it"),
@@ -246,6 +262,7 @@ MODULE_COMMANDS = {
     "quickstart": ("aezoo.quickstart", "load a pretrained encoder, export it everywhere, time it (make demo)"),
     "bench": ("aezoo.bench_commands", "run a benchmark script (train, infer or peak)"),
     "data": ("aezoo.data_commands", "pack data into shards that training streams from disk (data pack)"),
+    "convert": ("aezoo.convert_commands", "convert PyTorch Tiny AutoEncoder checkpoints (.pth) into zoo weights + card"),
 }
 #: Commands that need no Keras (``info`` of a pretrained entry reads its card only).
 LIGHT_COMMANDS = ("list",)

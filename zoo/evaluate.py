@@ -126,3 +126,93 @@ def format_table(metrics: dict) -> str:
         shown = f"{value:.5g}" if isinstance(value, float) else str(value)
         lines.append(f"{key:<{width}}  {shown}")
     return "\n".join(lines)
+
+
+#: Real RGB photographs that ship offline: scikit-learn's sample images (CC BY 2.0, see :data:`PHOTOS_CITATION`).
+PHOTOS = "sklearn_photos"
+PHOTO_FILES = ("china.jpg", "flower.jpg")
+PHOTOS_CITATION = (
+    "Photographs: scikit-learn's sample images (sklearn.datasets.load_sample_image), CC BY 2.0 "
+    + "(https://creativecommons.org/licenses/by/2.0/): china.jpg by danielbuechele "
+    + "(https://www.flickr.com/photos/danielbuechele/6061409035), flower.jpg from "
+    + "https://www.flickr.com/photos/vultilion/6056698931 (scikit-learn's README credits danielbuechele), "
+    + "retrieved by Robert Layton.")
+#: Side of the square centre crops of ``sklearn_photos:128``, the quick variant the tests use.
+SAMPLE_PHOTO_SIZE = 128
+
+
+def parse_photos(spec: str) -> int | None:
+    """``"sklearn_photos"`` -> None (crops to the largest multiple of 32); ``"sklearn_photos:128"`` -> 128."""
+    name, _, size = str(spec).partition(":")
+    if name != PHOTOS or (size and not size.isdigit()):
+        raise ValueError(f"Expected {PHOTOS} or {PHOTOS}:SIZE. Received: {spec!r}")
+    return int(size) if size else None
+
+
+def load_photos(size: int | None = None, multiple: int = 32) -> dict[str, np.ndarray]:
+    """The sample photographs, centre-cropped, as float32 RGB in [0, 1] (``x / 255``).
+
+    Args:
+        size: Crop ``size x size``; None crops each side to the largest multiple of
+            ``multiple`` (china.jpg and flower.jpg, 427x640, become 416x640).
+        multiple: What the crop's sides must divide by (32 suits every Tiny AutoEncoder).
+
+    Returns:
+        ``{"china": (H, W, 3) array, "flower": ...}``.
+    """
+    from sklearn.datasets import load_sample_image
+
+    out = {}
+    for file in PHOTO_FILES:
+        image = load_sample_image(file)
+        h, w = image.shape[:2]
+        ch, cw = (size, size) if size else (h // multiple * multiple, w // multiple * multiple)
+        top, left = (h - ch) // 2, (w - cw) // 2
+        out[file.split(".")[0]] = image[top:top + ch, left:left + cw].astype(np.float32) / 255.0
+    return out
+
+
+def photo_metrics(photos: dict[str, np.ndarray], encode, decode=None) -> dict:
+    """Latent statistics and, with ``decode``, the round trip's PSNR per photograph and their mean.
+
+    The same function scores the Keras port and the PyTorch reference, so their numbers compare directly.
+
+    Args:
+        photos: Name -> (H, W, 3) image in [0, 1] (:func:`load_photos`).
+        encode: (1, H, W, 3) images -> (1, h, w, C) latents (numpy in, numpy out).
+        decode: Latents -> images in [0, 1]; None for an encoder-only model.
+
+    Returns:
+        ``psnr_<name>`` per photograph and ``psnr`` (their mean) with a decoder, and
+        ``latent_mean``/``latent_std``/``latent_min``/``latent_max``/``latent_abs_mean`` over all latents.
+    """
+    out: dict = {"dataset": PHOTOS, "n_test": len(photos),
+                 "crops": {name: "x".join(map(str, x.shape[:2])) for name, x in photos.items()}}
+    latents, scores = [], []
+    for name, x in photos.items():
+        z = np.asarray(encode(x[None]), dtype=np.float64)
+        latents.append(z.ravel())
+        if decode is not None:
+            x_hat = np.clip(np.asarray(decode(z.astype(np.float32)), dtype=np.float64), 0.0, 1.0)
+            mse = float(np.mean((x_hat[0] - x.astype(np.float64)) ** 2))
+            out[f"psnr_{name}"] = float(10 * np.log10(1.0 / max(mse, 1e-10)))
+            scores.append(out[f"psnr_{name}"])
+    if scores:
+        out["psnr"] = float(np.mean(scores))
+    z = np.concatenate(latents)
+    out.update(latent_mean=float(z.mean()), latent_std=float(z.std()), latent_min=float(z.min()),
+               latent_max=float(z.max()), latent_abs_mean=float(np.abs(z).mean()))
+    return out
+
+
+def evaluate_photos(model: Autoencoder, spec: str = PHOTOS) -> dict:
+    """:func:`photo_metrics` of ``model`` on :func:`load_photos`; a model loaded without its decoder is not decoded.
+
+    Args:
+        model: An RGB model with ``down`` (a Tiny AutoEncoder), e.g. ``zoo.load_pretrained("tae.flux2")``.
+        spec: ``"sklearn_photos"`` (crops to multiples of 32) or ``"sklearn_photos:SIZE"`` (square centre crops).
+    """
+    photos = load_photos(parse_photos(spec))
+    loaded = model.loaded_parts
+    decode = None if loaded is not None and "decoder" not in loaded else model.decode
+    return {**photo_metrics(photos, model.encode, decode), "dataset": str(spec)}

@@ -5,6 +5,14 @@ card in this folder plus one Keras ``.weights.h5`` file per component of the
 model (``model.components``: the encoder network, called ``posterior`` for
 VAEs, and the decoder), so an encoder loads without its decoder.
 
+Entries are of two kinds (:attr:`Card.kind`): ``"trained"`` here on MNIST or
+Fashion-MNIST (their ``training`` names the ``aezoo train`` run), and
+``"ported"`` from another framework's checkpoint by :mod:`zoo.convert` (e.g.
+``tae.flux2``: ``training`` names the ``aezoo convert`` command and ``source``
+the original files, author and licence; sizes in ``input_shape`` may be None,
+and a part the original does not publish has no weights file). A folder written
+by ``aezoo convert`` is loaded the same way: ``load_pretrained("my_tae/")``.
+
 Two hashes make an entry tamper-evident: each weights file's ``sha256``, and the
 card's ``config_sha256`` over everything the loader builds from
 (:data:`CONFIG_FIELDS`, canonical JSON; see :func:`config_sha256`). Editing a
@@ -53,9 +61,14 @@ def config_sha256(card: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def verify_card(card: Card) -> Card:
-    """Return ``card`` if its ``config_sha256`` matches its configuration, else raise :class:`ChecksumError`."""
-    path = PRETRAINED_DIR / f"{card.name}.json"
+def verify_card(card: Card, path: str | os.PathLike | None = None) -> Card:
+    """Return ``card`` if its ``config_sha256`` matches its configuration, else raise :class:`ChecksumError`.
+
+    Args:
+        card: The card to check.
+        path: Its file, named in the message (default: the entry's file in this folder).
+    """
+    path = PRETRAINED_DIR / f"{card.name}.json" if path is None else Path(path)
     expected = card.extra.get("config_sha256")
     if not expected:
         raise ChecksumError(f"{path} has no config_sha256, so its architecture cannot be verified; "
@@ -78,7 +91,7 @@ class Card:
     dataset: str
     split: str
     preprocessing: str
-    input_shape: tuple[int, ...]
+    input_shape: tuple[int | None, ...]
     latent_dim: int
     family_args: dict
     weights: dict
@@ -96,6 +109,11 @@ class Card:
         known = {f for f in cls.__dataclass_fields__ if f != "extra"}
         return cls(**{k: v for k, v in data.items() if k in known},
                    extra={k: v for k, v in data.items() if k not in known})
+
+    @property
+    def kind(self) -> str:
+        """``"trained"`` (by aezoo, on the card's dataset) or ``"ported"`` (converted from another framework)."""
+        return str(self.extra.get("kind", "trained"))
 
     def to_dict(self) -> dict:
         out = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "extra"}
@@ -126,18 +144,37 @@ def verify_file(path: str | os.PathLike, expected: str) -> Path:
     return path
 
 
-def list_pretrained(pattern: str | None = None) -> list[str]:
-    """Names of the pretrained entries, optionally filtered by a substring."""
+def list_pretrained(pattern: str | None = None, kind: str | None = None) -> list[str]:
+    """Names of the pretrained entries, optionally filtered by a substring and by :attr:`Card.kind`.
+
+    Args:
+        pattern: Only names containing this text.
+        kind: Only ``"trained"`` or only ``"ported"`` entries (reads their cards).
+    """
     names = sorted(p.name[: -len(".json")] for p in PRETRAINED_DIR.glob("*.*.json"))
-    return [n for n in names if pattern is None or pattern in n]
+    names = [n for n in names if pattern is None or pattern in n]
+    return names if kind is None else [n for n in names if get_card(n).kind == kind]
 
 
-def get_card(name: str) -> Card:
-    """The :class:`Card` of a pretrained entry."""
-    path = PRETRAINED_DIR / f"{name}.json"
-    if not path.is_file():
-        raise unknown_name_error("pretrained model", name, list_pretrained())
-    return Card.from_dict(json.loads(path.read_text()))
+def card_path(name: str | os.PathLike) -> Path:
+    """The card file of an entry name, of a ``.json`` card, or of a folder holding one card (``aezoo convert``'s)."""
+    if str(name) in list_pretrained():
+        return PRETRAINED_DIR / f"{name}.json"
+    path = Path(name)
+    if path.is_dir():
+        cards = sorted(path.glob("*.json"))
+        if len(cards) != 1:
+            raise ValueError(f"{path} holds {len(cards)} .json cards ({', '.join(c.name for c in cards) or 'none'}); "
+                             + "name the card file.")
+        return cards[0]
+    if path.suffix == ".json" and path.is_file():
+        return path
+    raise unknown_name_error("pretrained model (or card file or folder)", str(name), list_pretrained())
+
+
+def get_card(name: str | os.PathLike) -> Card:
+    """The :class:`Card` of a pretrained entry (or of a card file or folder, see :func:`card_path`)."""
+    return Card.from_dict(json.loads(card_path(name).read_text()))
 
 
 def build_from_card(card: Card, verify: bool = True) -> Autoencoder:
@@ -154,14 +191,16 @@ def build_from_card(card: Card, verify: bool = True) -> Autoencoder:
                        **card.family_args)
 
 
-def load_pretrained(name: str, parts: tuple[str, ...] | None = None) -> Autoencoder:
+def load_pretrained(name: str | os.PathLike, parts: tuple[str, ...] | None = None) -> Autoencoder:
     """A pretrained :class:`zoo.Autoencoder`, its weights checked against the card first.
 
     The model remembers where it came from (``model.pretrained_name``, and
     ``model.loaded_parts``), also after a ``.keras`` save and load.
 
     Args:
-        name: A name from :func:`list_pretrained`, e.g. ``"ae_conv.mnist"``.
+        name: A name from :func:`list_pretrained`, e.g. ``"ae_conv.mnist"``, or a
+            folder written by ``aezoo convert`` (or its card file); weights files
+            are looked up beside the card.
         parts: Load only these components' weights (names as in ``model.components``:
             ``"encoder"`` (``"posterior"`` for a VAE) and ``"decoder"``; default all).
             The others keep fresh weights, and ``model.loaded_parts`` says so;
@@ -175,16 +214,17 @@ def load_pretrained(name: str, parts: tuple[str, ...] | None = None) -> Autoenco
         >>> model = zoo.load_pretrained("vae_conv.mnist")
         >>> codes = model.encode(images)
     """
-    card = verify_card(get_card(name))
+    path = card_path(name)
+    card = verify_card(Card.from_dict(json.loads(path.read_text())), path)
     parts = tuple(card.weights) if parts is None else tuple(parts)
     unknown = sorted(set(parts) - set(card.weights))
     if unknown or not parts:
         raise ValueError(f"{name} has weights for parts {sorted(card.weights)}. Received: parts={parts!r}")
-    files = {p: verify_file(PRETRAINED_DIR / card.weights[p]["file"], card.weights[p]["sha256"]) for p in parts}
-    model = build_from_card(card)
-    for part, path in files.items():
-        model.components[part].load_weights(path)
-    model.set_source({"pretrained": name, "parts": sorted(files)})
+    files = {p: verify_file(path.parent / card.weights[p]["file"], card.weights[p]["sha256"]) for p in parts}
+    model = build_from_card(card, verify=False)  # verified above, against its own file
+    for part, file in files.items():
+        model.components[part].load_weights(file)  # float16 files are cast to the model's float32 on load
+    model.set_source({"pretrained": card.name, "parts": sorted(files)})
     return model
 
 
@@ -199,6 +239,8 @@ def load_target(target: str | os.PathLike) -> tuple[Autoencoder, Card | None]:
         model = load_keras_file(path)
         name = getattr(model, "pretrained_name", None)
         return model, (get_card(name) if name in list_pretrained() else None)
+    if (path.is_dir() and any(path.glob("*.json"))) or (path.suffix == ".json" and path.is_file()):
+        return load_pretrained(path), get_card(path)  # a folder written by aezoo convert
     raise unknown_name_error("pretrained model or .keras file", str(target), list_pretrained())
 
 
@@ -283,6 +325,6 @@ def load_weights(model: Autoencoder, source: str | os.PathLike, sha256_hex: str,
     return model
 
 
-__all__ = ["CARD_RTOL", "CONFIG_FIELDS", "Card", "ChecksumError", "build_from_card", "config_sha256",
+__all__ = ["CARD_RTOL", "CONFIG_FIELDS", "Card", "ChecksumError", "build_from_card", "card_path", "config_sha256",
            "load_keras_file", "verify_card", "compare_metrics", "get_card",
            "list_pretrained", "load_encoder", "load_pretrained", "load_target", "load_weights", "sha256"]
