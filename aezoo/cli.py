@@ -252,12 +252,13 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "list": cmd_list, "info": cmd_info, "train": cmd_train, "evaluate": cmd_evaluate,
 }
 #: Modules that add their own subcommands with ``add_commands(subparsers) -> {name: function}``.
-COMMAND_MODULES = ("aezoo.export_commands", "aezoo.anomaly_commands", "aezoo.quickstart", "aezoo.bench_commands",
+COMMAND_MODULES = ("aezoo.export_commands", "aezoo.latent_commands", "aezoo.anomaly_commands", "aezoo.quickstart", "aezoo.bench_commands",
                    "aezoo.data_commands", "aezoo.convert_commands")
 #: The commands each module adds, with the one line ``aezoo --help`` shows for them without importing it.
 MODULE_COMMANDS = {
     "export": ("aezoo.export_commands", "export a model part to SavedModel, ONNX or LiteRT and validate it"),
     "encode": ("aezoo.export_commands", "encode images with a model or an exported artifact"),
+    "decode": ("aezoo.latent_commands", "decode latents (.npy, .npz or latent PNGs) into one PNG per latent"),
     "anomaly": ("aezoo.anomaly_commands", "anomaly detection: fit a detector on normal data, score new data"),
     "quickstart": ("aezoo.quickstart", "load a pretrained encoder, export it everywhere, time it (make demo)"),
     "bench": ("aezoo.bench_commands", "run a benchmark script (train, infer or peak)"),

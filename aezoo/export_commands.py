@@ -70,8 +70,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
                             help=f"{', '.join(owners)} only: {option.help}")
     parser.add_argument("--atol", type=float, help="max abs error vs Keras (default 1e-5 for float32)")
     parser.add_argument("--mse-rtol", type=float, help="allowed relative growth of reconstruction MSE when quantized")
-    parser.add_argument("--out", required=True, help="folder; each export goes in NAME.PART.FORMAT[-QUANT]/")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing export folders")
+    parser.add_argument("--out", required=True, help="folder; each export is the file NAME_PART[-QUANT].onnx / "
+                        + ".tflite with its report beside it (SavedModel: a folder NAME_PART[-QUANT].saved_model)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing exports")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -79,6 +80,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from export import FORMATS, ExportValidationError, export_model, format_table, quantization_table
     from export.detector import DETECTOR_PART, as_detector
     from export.exporter import resolve_model
+    from export.publish import export_name
 
     formats = list(FORMATS) if args.format == "all" else [args.format]
     detector = as_detector(args.target)
@@ -103,13 +105,12 @@ def cmd_export(args: argparse.Namespace) -> int:
             own = {k: v for k, v in options.items() if k in FORMATS[fmt].options}
         else:
             own = options  # an option this format does not declare is an error
-        suffix = f"-{args.quantize}" if args.quantize else ""
-        target = Path(args.out) / f"{name}.{part}.{fmt}{suffix}"
+        target = Path(args.out) / export_name(name, part, FORMATS[fmt], args.quantize)
         bar.start(fmt)
         try:
             reports.append(export_model(model, fmt, target, part=part, quantize=args.quantize,
                                         calibration_data=calibration, atol=args.atol, mse_rtol=args.mse_rtol,
-                                        overwrite=args.overwrite, card=card, layout="folder",
+                                        overwrite=args.overwrite, card=card,
                                         fallback=args.fallback if args.quantize in FORMATS[fmt].fallback else None,
                                         **own))
         except ExportValidationError as err:
@@ -142,13 +143,16 @@ def add_encode_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", choices=[KERAS, *FORMATS],
                         help="keras (default for models), or export the encoder and run it in this format's runtime")
     parser.add_argument("--batch-size", type=positive_int, default=256)
+    parser.add_argument("--pad", action="store_true", help="models of any image size (Tiny AutoEncoders): pad "
+                        + "images at the bottom and right to multiples of the down factor (default: refuse them)")
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
     """Encode a file or image folder with a model or an exported artifact; save the codes."""
     import tempfile
 
-    from export import export_model, find_artifact, load_artifact
+    from aezoo.latent_commands import Part, encode_any_size, is_dynamic, keras_part
+    from export import export_model, find_artifact, load_artifact, read_metadata
 
     target = Path(args.target)
     if target.exists() and not (target.suffix == ".keras" or (target / "model.keras").exists()):
@@ -156,10 +160,13 @@ def cmd_encode(args: argparse.Namespace) -> int:
         if args.runtime not in (None, fmt.name):
             raise ValueError(f"{target} is a {fmt.name} export; it cannot run with --runtime {args.runtime}.")
         runner = load_artifact(target)
+        meta = read_metadata(target)
+        model, down, name = None, int(meta.get("down") or 1), meta.get("model_name", target.name)
     else:
         from export.exporter import resolve_model
 
         model, card = resolve_model(args.target)
+        down, name = int(getattr(model, "down", 1)), card.name if card is not None else target.stem
         runtime = args.runtime or KERAS
         if runtime == KERAS:
             runner = None
@@ -170,6 +177,10 @@ def cmd_encode(args: argparse.Namespace) -> int:
             print(f"exported and validated the encoder in {report.runtime} "
                   + f"(max abs err {report.max_abs_error:.2e}); the artifact was temporary")
     shape = tuple(runner.input_shape) if runner is not None else model.data_shape
+    if is_dynamic(shape):  # any image size: one size at a time
+        part = (Part(runner, shape, down, runner.runtime, name) if runner is not None
+                else keras_part(model, "encoder", name))
+        return encode_any_size(part, args.input, args.output, args.pad, args.batch_size)
     x = read_images(args.input, shape, value_range=model.input_range if runner is None else (0.0, 1.0))
     if runner is None:
         codes, used = model.encode(x, batch_size=args.batch_size), KERAS

@@ -149,14 +149,15 @@ def export_model(
     graph = part_graph(model, part)
     check_loaded(model, part)
     dataset = card.dataset if card is not None else "mnist"
-    images = validate.reference_images(model, dataset, validation_data)
-    calibration = (validate.calibration_inputs(model, part, calibration_data, images)
+    plan = validate.plan_for(model, dataset, validation_data)
+    default_calibration = plan.calibration if plan.calibration is not None else plan.images
+    calibration = (validate.calibration_inputs(model, part, calibration_data, default_calibration)
                    if quantize in fmt.calibrated else None)
     metadata = export_metadata(model, part, card)
 
     def build(artifact: Path) -> ExportReport:
         def check(meta: dict) -> ExportReport:
-            return check_export(model, part, fmt, artifact, graph, images, meta, atol=atol, mse_rtol=mse_rtol,
+            return check_export(model, part, fmt, artifact, graph, plan, meta, atol=atol, mse_rtol=mse_rtol,
                                 quantize=quantize)
 
         if quantize in fmt.fallback:
@@ -170,32 +171,52 @@ def export_model(
             report = check(metadata)
             report.details.update(details)
         if quantize is not None:
-            inputs = calibration if calibration is not None else validate.part_inputs(model, part, images[:256])
-            report.quantization["latency_ms"] = quantization.latency_ms(fmt.load(artifact), inputs)
+            inputs = calibration if calibration is not None else validate.part_inputs(model, part, plan.images[:256])
+            report.quantization["latency_ms"] = quantization.latency_ms(fmt.load(artifact), inputs,
+                                                                        plan.latency_batch_sizes)
         return report
 
     return stage_export(fmt, target, as_file=as_file, overwrite=overwrite, build=build,
-                        validation_inputs=validate.describe_inputs(validation_data, dataset, images))
+                        validation_inputs=plan.description)
 
 
-def check_export(model: Autoencoder, part: str, fmt, artifact: Path, graph, images: np.ndarray, metadata: dict,
-                 *, atol: float | None, mse_rtol: float | None, quantize: str | None) -> ExportReport:
-    """Load ``artifact`` in its runtime and compare it with ``graph``; the report says what failed."""
+def check_export(model: Autoencoder, part: str, fmt, artifact: Path, graph, plan: validate.ValidationPlan,
+                 metadata: dict, *, atol: float | None, mse_rtol: float | None,
+                 quantize: str | None) -> ExportReport:
+    """Load ``artifact`` in its runtime and compare it with ``graph`` on every set of ``plan``; the report says what failed.
+
+    Each set (one resolution) runs through the one loaded artifact at every batch size of the plan.
+    The float32 bound is ``atol``, times ``max(1, S)`` per set where the plan scales it (``S`` the
+    largest abs value of the Keras outputs on that set).
+    """
     in_name, out_name = PARTS[part]
     runner = fmt.load(artifact)
-    inputs = validate.part_inputs(model, part, images[: sum(validate.BATCH_SIZES)])
 
     def reference(x):
         return np.asarray(graph(x, training=False)[out_name])
 
-    max_err, mean_err, scale, failures = validate.compare(runner, reference, inputs)
+    failures, resolutions, sums = [], [], [0.0, 0]
+    max_err, scale = 0.0, 0.0
+    for images in plan.sets:
+        inputs = validate.part_inputs(model, part, images[: sum(plan.batch_sizes)])
+        err, mean, s, problems = validate.compare(runner, reference, inputs, plan.batch_sizes)
+        failures += problems
+        bound = None if atol is None else atol * (max(1.0, s) if plan.scaled_atol else 1.0)
+        size = [int(d) for d in images.shape[1:3]] if images.ndim == 4 else None
+        resolutions.append({"input_size": size, "max_abs_error": err, "mean_abs_error": mean,
+                            "keras_output_max_abs": s, "bound": bound})
+        if bound is not None and not err <= bound:
+            where = f" at {size[0]}x{size[1]}" if size and len(plan.sets) > 1 else ""
+            rule = f"atol {atol:g} x max(1, {s:.3g})" if plan.scaled_atol else f"atol {atol:g}"
+            failures.append(f"max abs error {err:.3g}{where} > {rule} (Keras outputs reach {s:.3g}, "
+                            + f"so that is {err / max(s, 1e-30):.2g} of their range)")
+        max_err, scale = max(max_err, err), max(scale, s)
+        n = sum(len(b) for b in validate.batches(inputs, plan.batch_sizes)) * int(np.prod(inputs.shape[1:]))
+        sums = [sums[0] + mean * n, sums[1] + n]
     if (runner.input_name, runner.output_name) != (in_name, out_name):
         failures.append(f"tensor names {runner.input_name!r} -> {runner.output_name!r}, "
                         + f"expected {in_name!r} -> {out_name!r}")
-    if atol is not None and not max_err <= atol:
-        failures.append(f"max abs error {max_err:.3g} > atol {atol:g} (Keras outputs reach {scale:.3g}, "
-                        + f"so that is {max_err / max(scale, 1e-30):.2g} of their range)")
-    mse_keras, mse_export = validate.reconstruction_mse(model, part, runner, images)
+    mse_keras, mse_export = validate.plan_mse(model, part, runner, plan)
     delta = mse_export - mse_keras
     delta_rel = delta / max(mse_keras, 1e-12)
     if mse_rtol is not None and not delta_rel <= mse_rtol:
@@ -203,11 +224,15 @@ def check_export(model: Autoencoder, part: str, fmt, artifact: Path, graph, imag
                         + f"(+{100 * delta_rel:.2f}%) > allowed +{100 * mse_rtol:g}%")
     if fmt.read_metadata(artifact) != metadata:
         failures.append("embedded metadata does not read back")
+    details = {"keras_output_max_abs": scale, **validate.psnr_details(mse_keras, mse_export)}
+    if plan.scaled_atol:
+        details["atol_rule"] = "max abs error <= atol * max(1, max |Keras output|), at each input size"
     return ExportReport(
         model_name=metadata["model_name"], format=fmt.name, part=part, path=str(artifact),
         size_bytes=size_bytes(artifact), runtime=runner.runtime, input_name=runner.input_name,
-        output_name=runner.output_name, batch_sizes=list(validate.BATCH_SIZES), max_abs_error=max_err,
-        mean_abs_error=mean_err, atol=atol, quantize=quantize, precision=fmt.option_details(quantize),
-        mse_keras=mse_keras, mse_export=mse_export, mse_delta=delta, mse_delta_rel=delta_rel, mse_rtol=mse_rtol,
-        passed=not failures, failures=failures, metadata=metadata, details={"keras_output_max_abs": scale},
+        output_name=runner.output_name, batch_sizes=list(plan.batch_sizes), max_abs_error=max_err,
+        mean_abs_error=sums[0] / max(sums[1], 1), atol=atol, quantize=quantize,
+        precision=fmt.option_details(quantize), mse_keras=mse_keras, mse_export=mse_export, mse_delta=delta,
+        mse_delta_rel=delta_rel, mse_rtol=mse_rtol, passed=not failures, failures=failures, metadata=metadata,
+        details=details, resolutions=resolutions if len(plan.sets) > 1 or plan.scaled_atol else [],
     )

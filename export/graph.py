@@ -135,6 +135,8 @@ def artifact_metadata(model: Autoencoder, part: str, inputs: dict, outputs: dict
         "preprocessing": card.preprocessing if card is not None else DEFAULT_PREPROCESSING,
         "card": card_summary(card),
         "keras_version": env["versions"].get("keras"),
+        # Models of any image size say what their sides must divide by (Tiny AutoEncoders: 8 or 32).
+        **({"down": int(model.down)} if getattr(model, "down", None) else {}),
     }
 
 

@@ -49,6 +49,15 @@ def artifact_is_file(fmt: ExportFormat, path: str | os.PathLike, layout: str = "
     return False
 
 
+def export_name(name: str, part: str, fmt: ExportFormat, quantize: str | None = None) -> str:
+    """The file (or folder) name an export gets in an output folder: ``NAME_PART[-QUANT]`` plus the format's suffix.
+
+    ``tae.flux2_encoder.onnx``, ``ae_conv.mnist_decoder-int8.tflite``: a file Netron and the runtimes
+    open directly. A format without a file suffix (SavedModel) gets a folder ``NAME_PART[-QUANT].FORMAT``.
+    """
+    return f"{name}_{part}" + (f"-{quantize}" if quantize else "") + (fmt.suffix or f".{fmt.name}")
+
+
 def size_bytes(path: Path) -> int:
     """Size of an artifact: a file, or every file of a folder."""
     if path.is_dir():

@@ -64,6 +64,8 @@ class ExportReport:
     threshold: float | None = None
     #: Artifacts with several outputs (detectors): per output, max/mean abs error, scale and bound.
     outputs: dict = field(default_factory=dict)
+    #: RGB models: per input size validated, max/mean abs error, the Keras outputs' max |value| and the bound.
+    resolutions: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,12 +101,19 @@ def _size(n: int) -> str:
     return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.2f} MiB"
 
 
+def _psnr(report: ExportReport) -> str:
+    d = report.details
+    if "psnr_export_db" not in d:
+        return ""
+    return f", PSNR {d['psnr_export_db']:.2f} dB vs {d['psnr_keras_db']:.2f} dB float ({d['psnr_delta_db']:+.2f} dB)"
+
+
 def quantization_table(report: ExportReport) -> str:
     """The quantization report of one export: per-layer int8 error, the layers kept in float and why, latency."""
     q = report.quantization
     lines = [f"{report.model_name} {report.part} {report.format} {report.quantize}: calibrated on "
              + f"{q.get('calibration_samples')} inputs; reconstruction MSE {100 * (report.mse_delta_rel or 0):+.2f}% "
-             + f"(bound +{100 * (report.mse_rtol or 0):g}%), size {_size(report.size_bytes)}, latency "
+             + f"(bound +{100 * (report.mse_rtol or 0):g}%)" + _psnr(report) + f", size {_size(report.size_bytes)}, latency "
              + ", ".join(f"batch {b}: {ms:.3f} ms" for b, ms in q.get("latency_ms", {}).items())]
     reasons = {f["name"]: f["reason"] for f in q.get("float_layers", [])}
     lines.append(f"  {'layer (worst int8 error first)':<60} {'op':<16} {'RMS err':>9} {'rel.':>7}  precision")

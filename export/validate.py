@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -14,6 +15,85 @@ from zoo.models import Autoencoder
 DEFAULT_ATOL = 1e-5
 #: Batch sizes run through every artifact, in one session, to prove the batch axis is dynamic.
 BATCH_SIZES = (1, 7, 64)
+#: RGB models are checked on photographs at these (height, width) when their spatial size is dynamic.
+PHOTO_SIZES = ((64, 64), (96, 128))
+#: Batch sizes for RGB photographs. Fewer than for 28x28 digits: a 96x128 photo through a
+#: convolutional image model (TAESD: about 1 GFLOP per image at this size) costs what some hundred
+#: digits do, and two sizes prove the batch axis as well as three.
+PHOTO_BATCH_SIZES = (1, 3)
+#: Photo crops per size whose reconstruction MSE decides a quantized export.
+PHOTO_MSE_IMAGES = 16
+#: Photo crops (and their size, for models of dynamic size) that calibrate int8 by default.
+PHOTO_CALIBRATION = (64, (64, 64))
+#: Batch sizes whose latency the quantization report gives for photos (256 photos per call is not a phone's load).
+PHOTO_LATENCY_BATCH_SIZES = (1, 4)
+
+
+@dataclass
+class ValidationPlan:
+    """What an export is checked on.
+
+    Attributes:
+        sets: Image batches, one per resolution (all the same size within a batch).
+        batch_sizes: Batch sizes run through the artifact at every resolution, in one session.
+        description: What the images are, for the report.
+        scaled_atol: The float32 bound is ``atol * max(1, S)`` per resolution, ``S`` the largest
+            abs value of the Keras outputs there (outputs of any scale); else ``atol`` itself.
+        calibration: Default calibration images (None: the first set's first 500).
+        latency_batch_sizes: Batch sizes the quantization report times.
+    """
+
+    sets: list[np.ndarray]
+    batch_sizes: tuple[int, ...] = BATCH_SIZES
+    description: str = ""
+    scaled_atol: bool = False
+    calibration: np.ndarray | None = None
+    latency_batch_sizes: tuple[int, ...] = (1, 256)
+
+    @property
+    def images(self) -> np.ndarray:
+        """The first set: what needs one batch of images (latency inputs)."""
+        return self.sets[0]
+
+
+def is_rgb(model: Autoencoder) -> bool:
+    """Whether ``model`` takes RGB images: those are checked on photographs, at two sizes if their size is dynamic."""
+    shape = tuple(model.data_shape)
+    return len(shape) == 3 and shape[-1] == 3
+
+
+def photo_sizes(model: Autoencoder) -> list[tuple[int, int]]:
+    """The (height, width) an RGB model is validated at: its own size, or :data:`PHOTO_SIZES` if dynamic."""
+    h, w = tuple(model.data_shape)[:2]
+    return [(int(h), int(w))] if h is not None and w is not None else list(PHOTO_SIZES)
+
+
+def plan_for(model: Autoencoder, dataset: str, data=None) -> ValidationPlan:
+    """How ``model``'s exports are validated.
+
+    Grayscale models: the bundled sample of ``dataset`` (or ``data``) at :data:`BATCH_SIZES`,
+    max abs error against ``atol``. RGB models: crops of real photographs
+    (:mod:`export.photos`) at every size of :func:`photo_sizes`, at :data:`PHOTO_BATCH_SIZES`,
+    bound ``atol * max(1, S)``; ``data`` may be one array or a list of arrays (one per size).
+    """
+    if not is_rgb(model):
+        images = reference_images(model, dataset, data)
+        return ValidationPlan([images], BATCH_SIZES, describe_inputs(data, dataset, images))
+    from export.photos import CREDIT, photo_crops
+
+    if data is not None:
+        sets = [_as_images(d, model.data_shape, "validation_data")
+                for d in (data if isinstance(data, (list, tuple)) else [data])]
+        description = "validation_data (" + ", ".join(f"{len(x)} at {x.shape[1]}x{x.shape[2]}" for x in sets) + ")"
+    else:
+        n = max(PHOTO_MSE_IMAGES, sum(PHOTO_BATCH_SIZES))
+        sets = [photo_crops(n, size, seed=i) for i, size in enumerate(photo_sizes(model))]
+        description = f"{CREDIT}: {n} crops at " + " and ".join(f"{x.shape[1]}x{x.shape[2]}" for x in sets)
+    count, size = PHOTO_CALIBRATION
+    fixed = tuple(model.data_shape)[:2]
+    calibration = photo_crops(count, fixed if None not in fixed else size, seed=100)
+    return ValidationPlan(sets, PHOTO_BATCH_SIZES, description, scaled_atol=True, calibration=calibration,
+                          latency_batch_sizes=PHOTO_LATENCY_BATCH_SIZES)
 
 
 def sample_images(shape: tuple[int, ...], dataset: str = "mnist") -> np.ndarray | None:
@@ -73,6 +153,11 @@ def part_inputs(model: Autoencoder, part: str, images: np.ndarray) -> np.ndarray
     return run_keras(model, images, PIPELINE[0], PARTS[part][0], batch_size=256)
 
 
+def _fits(shape: tuple, expected: tuple) -> bool:
+    return len(shape) == len(expected) and all(e is None or int(s) == int(e) for s, e in zip(shape, expected,
+                                                                                                 strict=True))
+
+
 def calibration_inputs(model: Autoencoder, part: str, data, default_images: np.ndarray) -> np.ndarray:
     """int8 calibration inputs for ``part``: images (or, for a decoder, codes or images to encode)."""
     from export.quantization import check_calibration
@@ -80,7 +165,9 @@ def calibration_inputs(model: Autoencoder, part: str, data, default_images: np.n
     if data is None:
         return part_inputs(model, part, default_images[:500])
     data = check_calibration(np.asarray(data))
-    if data.shape[1:] == tensor_shape(model, PARTS[part][0]) != tuple(model.data_shape):
+    wanted = tensor_shape(model, PARTS[part][0])
+    if wanted != tuple(model.data_shape) and _fits(data.shape[1:], wanted) \
+            and not _fits(data.shape[1:], tuple(model.data_shape)):
         return data.astype(np.float32)  # already what the part consumes (codes)
     return part_inputs(model, part, _as_images(data, model.data_shape, "calibration_data"))
 
@@ -155,6 +242,25 @@ def reconstruction_mse(model: Autoencoder, part: str, runner, images: np.ndarray
     keras_mse = float(np.mean((keras_rec.astype(np.float64) - images) ** 2))
     export_mse = float(np.mean((rec.reshape(images.shape).astype(np.float64) - images) ** 2))
     return keras_mse, export_mse
+
+
+def plan_mse(model: Autoencoder, part: str, runner, plan: ValidationPlan) -> tuple[float, float]:
+    """:func:`reconstruction_mse` over every set of ``plan``, weighted by their pixel counts."""
+    keras_sum = export_sum = count = 0.0
+    for images in plan.sets:
+        k, e = reconstruction_mse(model, part, runner, images)
+        n = images.size
+        keras_sum, export_sum, count = keras_sum + k * n, export_sum + e * n, count + n
+    return keras_sum / count, export_sum / count
+
+
+def psnr_details(mse_keras: float, mse_export: float) -> dict[str, float]:
+    """Reconstruction PSNR (images in [0, 1]) of Keras and of the model with the artifact in place, in dB."""
+    def psnr(mse: float) -> float:
+        return round(float(10 * np.log10(1.0 / max(mse, 1e-20))), 4)
+
+    return {"psnr_keras_db": psnr(mse_keras), "psnr_export_db": psnr(mse_export),
+            "psnr_delta_db": round(psnr(mse_export) - psnr(mse_keras), 4)}
 
 
 def __getattr__(name: str):

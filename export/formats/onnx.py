@@ -44,17 +44,24 @@ def set_metadata(model, metadata: dict) -> None:
     onnx.helper.set_model_props(model, {METADATA_KEY: json.dumps(metadata)})
 
 
-def _name_batch_axis(model) -> None:
-    """Give the dynamic batch axis of every graph input and output one readable name."""
+#: Names of the dynamic axes (batch, then height and width) of the interface tensors. A decoder's
+#: output is ``down`` times its input, so the codes' spatial axes have names of their own.
+AXIS_NAMES = {"codes": (BATCH_DIM, "latent_height", "latent_width")}
+DEFAULT_AXIS_NAMES = (BATCH_DIM, "height", "width")
+
+
+def _name_dynamic_axes(model) -> None:
+    """Give every dynamic axis of the graph's inputs and outputs a readable name (``batch``, ``height``, ...)."""
     for value in [*model.graph.input, *model.graph.output]:
-        dims = value.type.tensor_type.shape.dim
-        if dims and not dims[0].HasField("dim_value"):
-            dims[0].dim_param = BATCH_DIM
+        names = AXIS_NAMES.get(value.name, DEFAULT_AXIS_NAMES)
+        for dim, name in zip(value.type.tensor_type.shape.dim, names, strict=False):
+            if not dim.HasField("dim_value"):
+                dim.dim_param = name
 
 
 @register_format
 class ONNXFormat(ExportFormat):
-    """``model.onnx`` with a dynamic ``batch`` axis and metadata in ``metadata_props``.
+    """``model.onnx`` with named dynamic axes (``batch``; ``height``/``width`` where the size is dynamic) and metadata in ``metadata_props``.
 
     ``dynamic_int8`` runs onnxruntime's ``quantize_dynamic`` on the float32
     model: int8 weights, activations quantized per batch at run time
@@ -115,7 +122,7 @@ class ONNXFormat(ExportFormat):
         # An explicit signature: Keras' ONNX path refuses a graph that was never called.
         graph.export(str(path), format="onnx", verbose=False, input_signature=[graph.inputs[0]], **kwargs)
         model = onnx.load(str(path))
-        _name_batch_axis(model)
+        _name_dynamic_axes(model)
         return model
 
     def calibrate(self, graph: keras.Model, workdir: Path, *, quantize: str, calibration: np.ndarray,
@@ -142,7 +149,7 @@ class ONNXFormat(ExportFormat):
             return dict(zip(out_names, session.run(out_names, {in_name: x}), strict=True))
 
         return Runner.of(run, in_name, out_names, f"onnxruntime {ort.__version__} ({session.get_providers()[0]})",
-                         tuple(inp[0].shape[1:]))
+                         tuple(d if isinstance(d, int) else None for d in inp[0].shape[1:]))
 
     def read_metadata(self, path: Path) -> dict:
         import onnx

@@ -55,11 +55,13 @@ def converter_options(quantize: str | None, calibration: np.ndarray | None) -> d
     """TFLite converter attributes for a quantize option (Keras sets them on the converter)."""
     import tensorflow as tf
 
+    # Builtin ops only: Keras would let the converter fall back to TensorFlow (Flex) ops, which LiteRT refuses.
+    builtins = {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}
     if quantize is None:
-        return {}
-    options: dict = {"optimizations": [tf.lite.Optimize.DEFAULT]}
+        return {"target_spec": builtins}
+    options: dict = {"optimizations": [tf.lite.Optimize.DEFAULT], "target_spec": builtins}
     if quantize == "float16":
-        options["target_spec"] = {"supported_types": [tf.float16]}
+        options["target_spec"] = {**builtins, "supported_types": [tf.float16]}
     elif quantize in FULL_INTEGER:
         samples = np.asarray(calibration, dtype=np.float32)
         options["representative_dataset"] = lambda: ([samples[i:i + 1]] for i in range(len(samples)))
@@ -97,6 +99,27 @@ def read_flatbuffer_metadata(flatbuffer: bytes, key: str) -> bytes:
         if entry.Name().decode() == key:
             return model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
     raise KeyError(f"No {key!r} metadata in this TFLite model.")
+
+
+def custom_ops(flatbuffer: bytes) -> list[str]:
+    """Names of the custom ops of a TFLite flatbuffer (``Flex...`` TensorFlow ops included); [] for builtins only."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(flatbuffer, 0)
+    names = []
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == schema.BuiltinOperator.CUSTOM:
+            names.append((code.CustomCode() or b"?").decode())
+    return names
+
+
+def check_builtin_only(flatbuffer: bytes) -> None:
+    """Refuse a model that needs custom or TensorFlow (Flex, ``SELECT_TF_OPS``) ops: LiteRT's runtime has none."""
+    found = custom_ops(flatbuffer)
+    if found:
+        raise ValueError(f"The TFLite model needs non-builtin ops {sorted(set(found))}, which the LiteRT runtime "
+                         + "cannot run; rewrite the layers that produce them with builtin-convertible ops.")
 
 
 def float_ops(model: Path | bytes) -> list[str]:
@@ -143,8 +166,11 @@ class TFLiteFormat(ExportFormat):
             return self.calibrate(graph, path.parent, quantize=quantize, calibration=calibration).write(
                 path, metadata=metadata)
         graph.export(str(path), format="litert", verbose=False, **converter_options(quantize, calibration))
-        path.write_bytes(embed_metadata(path.read_bytes(), METADATA_KEY, json.dumps(metadata).encode()))
-        return {"float_ops": float_ops(path)} if quantize in FULL_INTEGER else {}
+        flatbuffer = path.read_bytes()
+        check_builtin_only(flatbuffer)
+        path.write_bytes(embed_metadata(flatbuffer, METADATA_KEY, json.dumps(metadata).encode()))
+        details = {"custom_ops": []}
+        return {**details, "float_ops": float_ops(path)} if quantize in FULL_INTEGER else details
 
     def calibrate(self, graph: keras.Model, workdir: Path, *, quantize: str, calibration: np.ndarray) -> Calibrated:
         return DebuggedInt8(graph, np.asarray(calibration, dtype=np.float32))
@@ -171,7 +197,7 @@ class TFLiteFormat(ExportFormat):
             interpreter.invoke()
             return {name: interpreter.get_tensor(index) for name, index in out_index.items()}
 
-        shape = tuple(int(d) for d in inputs[in_name]["shape_signature"][1:])
+        shape = tuple(int(d) if d >= 0 else None for d in inputs[in_name]["shape_signature"][1:])
         version = getattr(ai_edge_litert, "__version__", None) or package_version("ai-edge-litert")
         return Runner.of(run, in_name, out_names, f"ai_edge_litert {version}", shape)
 
@@ -191,7 +217,8 @@ class DebuggedInt8(Calibrated):
         import tensorflow as tf
 
         in_name = graph.input_names[0] if hasattr(graph, "input_names") else graph.inputs[0].name
-        spec = tf.TensorSpec((None, *calibration.shape[1:]), tf.float32, name=in_name)
+        # The graph's own input shape: spatial axes stay dynamic whatever size the calibration inputs have.
+        spec = tf.TensorSpec((None, *graph.inputs[0].shape[1:]), tf.float32, name=in_name)
         debug_x = calibration[:STATISTICS_SAMPLES]
         with tempfile.TemporaryDirectory(prefix="aezoo-litert-") as saved_model:
             archive = keras.export.ExportArchive()
@@ -232,6 +259,7 @@ class DebuggedInt8(Calibrated):
 
     def write(self, path: Path, *, metadata: dict, float_layers: tuple[str, ...] = ()) -> dict:
         model, nodes, ops = self._quantized(tuple(float_layers))
+        check_builtin_only(model)
         path.write_bytes(embed_metadata(model, METADATA_KEY, json.dumps(metadata).encode()))
         return {"float_ops": float_ops(path), "denylisted_nodes": nodes, "denylisted_ops": ops}
 
