@@ -328,12 +328,13 @@ def convert_checkpoint(encoder: str | os.PathLike, decoder: str | os.PathLike | 
     pending.append((_atomic_write(card_file, lambda tmp: tmp.write_text(text)), card_file))
     _commit(pending)
 
-    model = load_pretrained(card_file)  # the files as written, SHA-256 checked, cast to float32
-    for part, state in states.items():
-        back = stored_state_dict(model.components[part])
-        if any(not np.array_equal(back[k], state[k].astype(weights_dtype).astype(np.float32)) for k in state):
+    for part, state in states.items():  # the files as written hold exactly the converted values
+        stored.components[part].load_weights(targets[part])
+        back = stored_state_dict(stored.components[part])
+        if any(not np.array_equal(back[k], state[k].astype(weights_dtype)) for k in state):
             raise ConversionError(f"{targets[part]} does not reload to the converted values.")  # pragma: no cover
     if evaluate:
+        model = load_pretrained(card_file)  # SHA-256 checked, cast to float32
         from zoo.environment import environment
         from zoo.evaluate import PHOTOS, SAMPLE_PHOTO_SIZE, evaluate_photos
 

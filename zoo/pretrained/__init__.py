@@ -104,6 +104,10 @@ class Card:
     evaluate_command: str = ""
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # JSON gives a list, with null for a size the model leaves free (ported RGB entries: [null, null, 3]).
+        object.__setattr__(self, "input_shape", tuple(None if s is None else int(s) for s in self.input_shape))
+
     @classmethod
     def from_dict(cls, data: dict) -> Card:
         known = {f for f in cls.__dataclass_fields__ if f != "extra"}
