@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+import export
 import zoo
 from aezoo.cli import main
 from zoo import data as zdata
@@ -20,11 +21,13 @@ def _sample(tmp_path, n=20):
 def test_export_all_formats_prints_a_table(tmp_path, capsys):
     assert main(["export", "ae_dense.mnist", "--format", "all", "--part", "decoder", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    folders = sorted(p.name for p in tmp_path.iterdir())
-    assert folders == [f"ae_dense.mnist.decoder.{f}" for f in ("onnx", "saved_model", "tflite")]
-    for folder in folders:
-        report = json.loads((tmp_path / folder / "export_report.json").read_text())
-        assert report["passed"] and report["part"] == "decoder" and folder.split(".")[-1] in out
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted(["ae_dense.mnist_decoder.onnx", "ae_dense.mnist_decoder.onnx.export_report.json",
+                            "ae_dense.mnist_decoder.saved_model", "ae_dense.mnist_decoder.tflite",
+                            "ae_dense.mnist_decoder.tflite.export_report.json"])
+    for fmt in ("onnx", "saved_model", "tflite"):
+        report = export.ExportReport.load(tmp_path / f"ae_dense.mnist_decoder.{fmt}")
+        assert report.passed and report.part == "decoder" and fmt in out
 
 
 @pytest.mark.slow
@@ -41,7 +44,7 @@ def test_encode_with_each_runtime_matches_keras(tmp_path):
 def test_encode_from_an_export_folder(tmp_path, capsys):
     x = _sample(tmp_path)
     assert main(["export", "ae_dense.mnist", "--format", "onnx", "--out", str(tmp_path / "exp")]) == 0
-    folder = tmp_path / "exp" / "ae_dense.mnist.encoder.onnx"
+    folder = tmp_path / "exp" / "ae_dense.mnist_encoder.onnx"
     assert main(["encode", str(folder), "--input", str(tmp_path / "x.npy"), "--output", str(tmp_path / "c.npy")]) == 0
     np.testing.assert_allclose(np.load(tmp_path / "c.npy"), zoo.load_pretrained("ae_dense.mnist").encode(x),
                                atol=1e-5, rtol=0)
@@ -88,8 +91,8 @@ def test_export_a_keras_file_and_encode_through_tflite(tmp_path):
     model = tiny_model("vae_conv")
     model.save(tmp_path / "mine.keras")
     assert main(["export", str(tmp_path / "mine.keras"), "--format", "tflite", "--out", str(tmp_path / "exp")]) == 0
-    folder = tmp_path / "exp" / "mine.encoder.tflite"
-    assert json.loads((folder / "export_report.json").read_text())["metadata"]["family"] == "vae_conv"
+    folder = tmp_path / "exp" / "mine_encoder.tflite"
+    assert folder.is_file() and export.ExportReport.load(folder).metadata["family"] == "vae_conv"
     x = np.random.default_rng(0).uniform(size=(5, 16, 16, 1)).astype("float32")
     np.save(tmp_path / "x.npy", x)
     assert main(["encode", str(tmp_path / "mine.keras"), "--input", str(tmp_path / "x.npy"),

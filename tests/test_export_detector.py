@@ -127,8 +127,8 @@ def test_cli_exports_a_detector_folder(combined, tmp_path, capsys):
     combined.save(tmp_path / "digits")
     assert main(["export", str(tmp_path / "digits"), "--format", "onnx", "--out", str(tmp_path / "exp")]) == 0
     out = capsys.readouterr().out
-    folder = tmp_path / "exp" / "digits.detector.onnx"
-    report = json.loads((folder / "export_report.json").read_text())
+    folder = tmp_path / "exp" / "digits_detector.onnx"
+    report = json.loads((tmp_path / "exp" / "digits_detector.onnx.export_report.json").read_text())
     assert report["passed"] and report["part"] == "detector" and report["threshold"] == combined.threshold
     assert "detector" in out and f"threshold {combined.threshold:.6g}" in out
     assert read_metadata(folder)["detector"]["threshold"] == combined.threshold

@@ -87,7 +87,7 @@ def test_a_registered_format_from_the_cli(toy_format, tmp_path):
     model.save(tmp_path / "mine.keras")
     assert main(["export", str(tmp_path / "mine.keras"), "--format", "toy_keras", "--toy-note", "cli",
                  "--out", str(tmp_path / "exp")]) == 0
-    report = json.loads((tmp_path / "exp" / "mine.encoder.toy_keras" / "export_report.json").read_text())
+    report = json.loads((tmp_path / "exp" / "mine_encoder.keras.export_report.json").read_text())
     assert report["passed"] and report["details"]["toy_note"] == "cli"
 
 
