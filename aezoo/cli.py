@@ -253,7 +253,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 #: Modules that add their own subcommands with ``add_commands(subparsers) -> {name: function}``.
 COMMAND_MODULES = ("aezoo.export_commands", "aezoo.latent_commands", "aezoo.anomaly_commands", "aezoo.quickstart", "aezoo.bench_commands",
-                   "aezoo.data_commands", "aezoo.convert_commands")
+                   "aezoo.data_commands", "aezoo.convert_commands", "aezoo.tae_commands")
 #: The commands each module adds, with the one line ``aezoo --help`` shows for them without importing it.
 MODULE_COMMANDS = {
     "export": ("aezoo.export_commands", "export a model part to SavedModel, ONNX or LiteRT and validate it"),
@@ -264,6 +264,7 @@ MODULE_COMMANDS = {
     "bench": ("aezoo.bench_commands", "run a benchmark script (train, infer or peak)"),
     "data": ("aezoo.data_commands", "pack data into shards that training streams from disk (data pack)"),
     "convert": ("aezoo.convert_commands", "convert PyTorch Tiny AutoEncoder checkpoints (.pth) into zoo weights + card"),
+    "reconstruct": ("aezoo.tae_commands", "draw a Tiny AutoEncoder's reconstructions, errors and latents as PNGs"),
 }
 #: Commands that need no Keras (``info`` of a pretrained entry reads its card only).
 LIGHT_COMMANDS = ("list",)
