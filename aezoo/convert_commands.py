@@ -107,6 +107,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     for part, w in card.weights.items():
         print(f"wrote {out / w['file']}  ({w['bytes']:,} bytes, {card.extra['weights_dtype']}, "
               + f"{source['files'][part]['tensors']} tensors from {source['files'][part]['file']})")
+        if not source["files"][part]["stored_exactly"]:
+            print(f"note: {source['files'][part]['file']} holds {', '.join(source['files'][part]['dtypes'])} values; "
+                  + f"{card.extra['weights_dtype']} changed them by up to "
+                  + f"{source['files'][part]['storage_max_abs_change']:.2g} (--weights-dtype float32 keeps them exact)")
     if args.evaluate:
         model = zoo.load_pretrained(out / f"{card.name}.json")
         files = {"encoder": args.encoder} | ({"decoder": args.decoder} if args.decoder else {})
@@ -147,8 +151,9 @@ def cmd_evaluate_photos(args: argparse.Namespace, model, card) -> int:
     if args.check_card:
         reference = card.metrics if size is None else card.sample_metrics
         if reference.get("dataset") != metrics["dataset"]:
-            raise ValueError(f"the card of {card.name} has no metrics on {spec} "
-                             + f"(it has {card.metrics.get('dataset')} and {card.sample_metrics.get('dataset')}).")
+            raise ValueError(f"the card of {card.name} has no metrics on {spec}"
+                             + (f" (it has {card.metrics.get('dataset')} and {card.sample_metrics.get('dataset')})."
+                                if card.metrics else "; convert with --evaluate to record them."))
         lines = compare_metrics(metrics, reference)
         print("\n".join(lines))
         failed = [line for line in lines if line.endswith("FAIL")]
