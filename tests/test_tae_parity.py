@@ -83,6 +83,7 @@ def test_tensorflow_matches_the_stored_reference(reference, checkpoints, precisi
     assert max(errors.values()) <= TOLERANCE[precision], errors
 
 
+@pytest.mark.slow  # a fresh process per backend loads both entries: 30-90 s each on two busy cores
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_other_backends_match_the_stored_reference_in_float32(reference, checkpoints, backend):
     outputs = run_backend(backend, _inputs(reference), ("float32",), checkpoints, timeout=600)
