@@ -122,7 +122,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     down = getattr(model, "down", None)
     if down is None:
         raise ValueError("aezoo reconstruct draws Tiny AutoEncoders (tae, tae_f32 and their entries). Received: "
-                         + f"{args.model}, a {type(model).__name__}")
+                         + f"{args.model} (class {type(model).__name__}).")
     name = getattr(model, "pretrained_name", None) or args.model
     _check_sizes(images, down, args.pad, name)
     names, pixels = [n for n, _ in images], [im for _, im in images]
