@@ -15,7 +15,11 @@ own worker process, plus the peers in the PyTorch one):
    each backend, and the peers eager and compiled, interleaved at each batch size;
 3. inference of each model's encoder and full autoencoder from batch 1 to
    65536: a jitted ``stateless_call`` (JAX), eager and ``torch.compile`` (PyTorch),
-   and the peers with the Keras weights; median and p90 latency.
+   and the peers with the Keras weights; median and p90 latency;
+4. the Tiny AutoEncoder ``tae.flux2`` (``benchmarks.tae_bench.suite_sweep``): Keras on JAX
+   (and Keras on PyTorch when ``--backends`` has it) against its PyTorch reference, eager
+   and compiled, float32 and bfloat16, encoder and decoder at 512 and 1024, batch 1 then x4
+   until out of memory or ``--tae-max-batch``; its ``--tae-budget-s`` comes out of ``--budget-s``.
 
 Every row has samples/s, % of the roofline (the smaller of the matmul peak and
 bandwidth x arithmetic intensity, from this run's probes), peak device memory
@@ -56,10 +60,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parts", nargs="+", default=["encoder", "autoencoder"], choices=["encoder", "autoencoder"])
     parser.add_argument("--precisions", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"])
     parser.add_argument("--small", action="store_true", help="rehearsal sizes (CPU): " + json.dumps(SMALL))
-    parser.add_argument("--skip", nargs="+", default=[], choices=["train", "inference"])
+    parser.add_argument("--skip", nargs="+", default=[], choices=["train", "inference", "tae"])
     parser.add_argument("--no-peers", dest="peers", action="store_false")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads of every framework, each backend in its own process (CPU runs)")
+    from benchmarks.tae_bench import add_suite_arguments
+
+    add_suite_arguments(parser)
     for key, value in FULL.items():
         kind = float if isinstance(value, float) else int
         parser.add_argument("--" + key.replace("_", "-"), type=kind, nargs="+" if isinstance(value, list) else None,
@@ -179,13 +186,28 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    train, infer = [], []
+    train, infer, tae_rows, tae_record = [], [], [], None
+    total_budget, tae = args.budget_s, "tae" not in args.skip
+    if tae:  # the TAE sweep's share comes out of the budget, so the whole suite still fits it
+        from benchmarks.tae_bench import SUITE, SUITE_SMALL
+
+        args.tae_budget_s = args.tae_budget_s or (SUITE_SMALL if args.small else SUITE)["tae_budget_s"]
+        args.budget_s = max(0.0, total_budget - args.tae_budget_s)
     with backend_run(args, "torch" if args.peers else None) as (workers, _, peaks, bandwidth, probe):
         if "train" not in args.skip:
             train = train_sweep(args, workers, peaks, bandwidth, start)
         if "inference" not in args.skip:
             infer = inference_sweep(args, workers, peaks, bandwidth, start)
         setup = next(iter(workers.values())).setup
+    args.budget_s = total_budget
+    if tae:  # after the other sweeps' workers have given their device memory back
+        from benchmarks.tae_bench import plot_latency as plot_tae
+        from benchmarks.tae_bench import suite_sweep, write_rows
+
+        tae_rows, tae_record = suite_sweep(args, peaks, bandwidth)
+        if tae_rows:
+            write_rows(tae_rows, out / "tae", {k: v for k, v in tae_record.items() if k != "probe_rows"})
+            plot_tae(tae_rows, out / "tae.png", f"tae.flux2 vs its PyTorch reference ({setup['device']}; suite)")
     device = setup["device"]
     if train:
         save(probe + train, out / "train", f"training throughput ({device}; suite)")
@@ -197,7 +219,8 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     meta = {"command": command, "device": device, "env": setup["env"],
             "backends": args.backends, "peaks_gflops_per_s": peaks, "bandwidth_gb_per_s": bandwidth,
             "elapsed_s": round(time.perf_counter() - start, 1), "budget_s": args.budget_s, "skipped": args.skipped, "failed": FAILED,
-            "settings": {k: getattr(args, k) for k in FULL}, "probe_rows": probe}
+            "settings": {k: getattr(args, k) for k in FULL}, "probe_rows": probe,
+            "tae": None if tae_record is None else {k: v for k, v in tae_record.items() if k != "probe_rows"}}
     (out / "suite.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     print(f"suite done in {meta['elapsed_s']} s; wrote {out}/", flush=True)
     return 0

@@ -292,7 +292,9 @@ class Worker:
             dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
             self.models[key] = module.to(dtype).to(torch_device(self.device)).eval()
         module = self.models[key]
-        fn = torch.compile(module, dynamic=False) if compiled else module
+        # CPU: static shapes, one compilation per size (the reference at its best). GPU: torch.compile's default
+        # (a shape-generic recompilation at the second shape), so a batch sweep does not compile at every batch.
+        fn = (torch.compile(module, dynamic=False if self.device == "cpu" else None) if compiled else module)
         gpu = self.device == "gpu"
 
         def call(x):
@@ -324,12 +326,12 @@ class Worker:
                 graph = self._keras(precision).get_part(part)
                 name = {"tensorflow": "keras_function", "jax": "jax_jit", "torch": "torch_eager"}[self.kind]
                 self.calls[key] = backends.keras_inference(graph, name, self.device)
-            xb = x
+            xb = backends.to_device(x, self.kind, self.device)
             if precision == "bfloat16":
-                import ml_dtypes
+                import keras
 
-                xb = x.astype(ml_dtypes.bfloat16)
-            return self.calls[key], backends.to_device(xb, self.kind, self.device)
+                xb = keras.ops.cast(xb, "bfloat16")
+            return self.calls[key], xb
         path = self.workdir / export_name(runtime, part)
         key = (runtime, part)
         if key not in self.calls:
@@ -391,6 +393,10 @@ class Worker:
         """Time calls of ``cell`` for ``min_seconds`` (at least ``min_iters``); times and peak resident GB."""
         call, x = self.cells[cell]
         _peak_rss_reset()
+        if self.device == "gpu":
+            from benchmarks import backends
+
+            backends.reset_peak_memory("torch" if self.kind == "reference" else self.kind, "gpu")
         # zoo.timing.time_calls' loop, inlined: importing zoo.timing loads Keras into the export runtimes' workers.
         times: list[float] = []
         start = time.perf_counter()
@@ -519,7 +525,7 @@ def time_group(workers: dict, runtimes: Sequence[str], part: str, size: int, bat
 def make_rows(results: dict[str, dict], part: str, size: int, batch: int, precision: str, counts: dict,
               workers: dict, peaks: dict, bandwidth: float | None, threads: dict, weights: str) -> list[dict]:
     """Rows of one group: the fixed keys plus :data:`EXTRA_KEYS`, ratios against :data:`BASELINE`."""
-    from benchmarks.common import make_row
+    from benchmarks.common import ROW_KEYS, make_row
     from benchmarks.runs import roofline
 
     rows = []
@@ -548,7 +554,7 @@ def make_rows(results: dict[str, dict], part: str, size: int, batch: int, precis
         best_ref = [statistics.median(r["times"]) for k, r in results.items()
                     if k.startswith("reference") and r.get("times")]
         row["vs_best_peer"] = min(best_ref) / median if best_ref and kind != "reference" else None
-        rows.append(row)
+        rows.append({k: row.get(k) for k in ROW_KEYS + EXTRA_KEYS})
     return rows
 
 
@@ -598,7 +604,8 @@ def run_benchmark(runtimes: Sequence[str], sizes: Sequence[int], throughput: int
                   checkpoints: str | None = "/tmp/taesd", peak_sizes: Sequence[int] = (512, 1024),
                   parts: Sequence[str] = PARTS, precisions: Sequence[str] = ("float32",),
                   batches: Sequence[tuple[int, int]] | None = None,
-                  deadline: float | None = None, reuse_exports: str | None = None) -> tuple[list[dict], dict]:
+                  deadline: float | None = None, reuse_exports: str | None = None,
+                  probes: tuple[dict, float | None] | None = None) -> tuple[list[dict], dict]:
     """Probe, export, build and time every runtime x part x size (x batch x precision); the rows and the run's record.
 
     Args:
@@ -617,10 +624,14 @@ def run_benchmark(runtimes: Sequence[str], sizes: Sequence[int], throughput: int
         batches: Explicit (size, batch) groups instead of ``sizes`` x batch 1 plus ``throughput``.
         deadline: ``time.perf_counter()`` after which no new group starts (the first always runs).
         reuse_exports: A folder with an earlier run's exports (``export_name`` files and reports) to use as they are.
+        probes: ``(peaks by precision, bandwidth)`` measured already (the GPU suite's); None: probe here.
+
+    A group that runs out of memory ends its size's sweep: larger batches of that size are skipped.
 
     Returns:
         ``(rows, record)``; the record has the probes, threads, exports, failures and skipped groups.
     """
+    from benchmarks.common import is_out_of_memory
     from benchmarks.runs import COPY_MB, probe_rows
 
     runtimes = list(dict.fromkeys(["reference eager", *runtimes]))
@@ -642,8 +653,11 @@ def run_benchmark(runtimes: Sequence[str], sizes: Sequence[int], throughput: int
         threads_by_kind = {w.kind: w.setup["threads"] for w in workers.values()}
         probers = {w.kind: w for w in workers.values() if w.kind in ("reference", "tensorflow", "jax")}
         precisions_probed = sorted({"float32", *precisions})
-        peaks, bandwidth, probe = probe_rows(probers, precisions_probed, list(peak_sizes),
-                                             COPY_MB["gpu" if device == "gpu" else "cpu"], min_seconds)
+        if probes is None:
+            peaks, bandwidth, probe = probe_rows(probers, precisions_probed, list(peak_sizes),
+                                                 COPY_MB["gpu" if device == "gpu" else "cpu"], min_seconds)
+        else:
+            (peaks, bandwidth), probe = probes, []
         for row in probe:
             row["benchmark"] = f"tae_{row['benchmark']}"
         print("matmul peak GFLOP/s: " + ", ".join(f"{k} {v:.1f}" for k, v in peaks.items())
@@ -663,15 +677,19 @@ def run_benchmark(runtimes: Sequence[str], sizes: Sequence[int], throughput: int
                     record["failed"].append(f"export {runtime} {part}: {err}")
                     print("failed: " + record["failed"][-1], flush=True)
         groups = list(batches) if batches else _groups(sizes, throughput)
+        full: dict[int, int] = {}  # size -> the batch that ran out of memory
         for i, (size, batch) in enumerate(groups):
             if deadline is not None and i and time.perf_counter() > deadline:
                 record["skipped"].append(f"{size}x{size} batch {batch} and later (time budget)")
                 break
+            if size in full and batch > full[size]:
+                record["skipped"].append(f"{size}x{size} batch {batch} (batch {full[size]} ran out of memory)")
+                continue
             counts = keras_worker.call("count", size=size, batch=batch)
             for precision in precisions:
                 tag = f"{size}_b{batch}_{precision}"
                 np.save(workdir / f"images_{tag}.npy", bench_images(size, batch))
-                names = [r for r in runtimes if precision == "float32" or RUNTIMES[r][0] not in ("onnxruntime", "litert")]
+                names = [r for r in runtimes if precision == "float32" or RUNTIMES[r][0] in ("reference", "jax", "torch")]
                 for part in parts:
                     if part == "decoder" and not (workdir / f"latents_{tag}.npy").exists():
                         made = workers["reference eager"].call(
@@ -685,6 +703,8 @@ def run_benchmark(runtimes: Sequence[str], sizes: Sequence[int], throughput: int
                                          workdir, notes)
                     for runtime, result in results.items():
                         if "failed" in result:
+                            if is_out_of_memory(RuntimeError(result["failed"])):
+                                full[size] = min(batch, full.get(size, batch))
                             record["failed"].append(f"{runtime} {part} {size}x{size} batch {batch} {precision}: "
                                                     + result["failed"])
                     new = make_rows(results, part, size, batch, precision, counts, workers, peaks, bandwidth,
@@ -697,6 +717,94 @@ def run_benchmark(runtimes: Sequence[str], sizes: Sequence[int], throughput: int
     record.update(peaks_gflops_per_s=peaks, bandwidth_gb_per_s=bandwidth, threads=threads_by_kind,
                   elapsed_s=round(time.perf_counter() - start, 1), weights=label, probe_rows=probe)
     return rows, record
+
+
+#: GPU-suite defaults: sizes, largest batch (x4 from 1), budget in seconds; ``--small`` ones for a CPU rehearsal.
+SUITE = {"tae_sizes": [512, 1024], "tae_max_batch": 64, "tae_budget_s": 150.0}
+SUITE_SMALL = {"tae_sizes": [64], "tae_max_batch": 2, "tae_budget_s": 600.0}
+
+
+def add_suite_arguments(parser: argparse.ArgumentParser) -> None:
+    """The GPU suite's TAE options (``benchmarks.suite``)."""
+    parser.add_argument("--tae-sizes", type=int, nargs="+", default=None,
+                        help=f"TAE image sizes (default {SUITE['tae_sizes']}; --small {SUITE_SMALL['tae_sizes']})")
+    parser.add_argument("--tae-max-batch", type=int, default=None,
+                        help=f"largest TAE batch, x4 from 1 until out of memory (default {SUITE['tae_max_batch']})")
+    parser.add_argument("--tae-budget-s", type=float, default=None,
+                        help=f"seconds of --budget-s the TAE sweep takes (default {SUITE['tae_budget_s']:g})")
+
+
+def suite_groups(sizes: Sequence[int], max_batch: int) -> list[tuple[int, int]]:
+    """(size, batch) in the suite's order: batch 1 at every size first, then x4 batches, size by size."""
+    batches = [1]
+    while batches[-1] * 4 <= max_batch:
+        batches.append(batches[-1] * 4)
+    return [(s, b) for b in batches for s in sizes]
+
+
+def suite_sweep(args: argparse.Namespace, peaks: dict, bandwidth: float | None) -> tuple[list[dict], dict]:
+    """The GPU suite's TAE sweep: Keras on JAX and the PyTorch reference (eager, compile), per precision.
+
+    Encoder and decoder at ``--tae-sizes``, batch 1 then x4 up to ``--tae-max-batch`` or the first
+    out-of-memory error, within ``--tae-budget-s``. Weights: the ``tae.flux2`` entry (it ships in the
+    package), handed to the reference in the PyTorch layout; no ``.pth`` file is needed.
+    """
+    defaults = SUITE_SMALL if args.small else SUITE
+    for key, value in defaults.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    runtimes = ["reference eager", "reference compile"]
+    runtimes += [f"keras {b}" for b in args.backends if f"keras {b}" in RUNTIMES and b != "tensorflow"]
+    deadline = time.perf_counter() + args.tae_budget_s
+    rows, record = run_benchmark(runtimes, args.tae_sizes, None, args.rounds, args.min_seconds, args.device,
+                                 args.threads, "pretrained", None, (), PARTS, args.precisions,
+                                 batches=suite_groups(args.tae_sizes, args.tae_max_batch), deadline=deadline,
+                                 probes=(peaks, bandwidth))
+    record.update(sizes=args.tae_sizes, max_batch=args.tae_max_batch, budget_s=args.tae_budget_s, runtimes=runtimes)
+    return rows, record
+
+
+def plot_latency(rows: list[dict], path: Path, title: str) -> None:
+    """Median latency (bars, p90 as a tick) per runtime, one panel per part and group (size, batch, precision)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if r["benchmark"] == "tae_inference"]
+    groups = sorted({(r["image_size"], r["batch_size"], r["precision"] == "bfloat16") for r in rows})
+    panels = [(part, g) for g in groups for part in PARTS if any(r["part"] == part for r in rows)]
+    cols = 2
+    nrows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(11, 2.6 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, (part, (size, batch, bf16)) in zip(axes.flat, panels, strict=False):
+        mine = [r for r in rows if r["part"] == part and r["image_size"] == size and r["batch_size"] == batch
+                and (r["precision"] == "bfloat16") == bf16]
+        names = [r["runtime"] for r in mine]
+        med = [r["latency_ms_median"] for r in mine]
+        p90 = [r["latency_ms_p90"] for r in mine]
+        colors = ["#888888" if r["config"] == "reference" else "#1f77b4" if "keras" in r["runtime"]
+                  else "#2ca02c" if "onnx" in r["runtime"] else "#d62728" for r in mine]
+        y = range(len(mine))
+        ax.barh(list(y), med, color=colors)
+        ax.scatter(p90, list(y), marker="|", color="black", s=60, zorder=3)
+        base = next((r["latency_ms_median"] for r in mine if r["runtime"] == BASELINE), None)
+        for i, m in enumerate(med):
+            ax.text(m, i, f" {m:,.0f}" + (f" ({base / m:.2f}x)" if base else ""), va="center", fontsize=6)
+        ax.set_yticks(list(y), names, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        ax.set_xlabel("ms per call (median; | = p90)", fontsize=7)
+        ax.set_title(f"{part} {size}x{size}, batch {batch}"
+                     + (", bfloat16" if bf16 else ""), fontsize=8)
+        ax.tick_params(axis="x", labelsize=6)
+        ax.grid(True, axis="x", which="both", alpha=0.3)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -715,6 +823,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder with taef2_encoder.pth / taef2_decoder.pth for the reference (optional)")
     parser.add_argument("--random-weights", action="store_true", help="seeded random weights instead of tae.flux2")
     parser.add_argument("--peak-sizes", type=int, nargs="+", default=None)
+    parser.add_argument("--precisions", nargs="+", choices=["float32", "bfloat16"], default=["float32"],
+                        help="bfloat16: the reference and Keras-JAX/PyTorch runtimes only")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 64x64, 2 rounds, small probes")
     parser.add_argument("--reuse-exports", default=None, metavar="DIR",
                         help="use the exports an earlier run left in DIR (its record's workdir) instead of exporting")
@@ -742,9 +852,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out) if args.out else RESULTS / ("quick" if quick else "cpu")
     rows, record = run_benchmark(args.runtimes, sizes, throughput, rounds, min_seconds, args.device,
                                  args.threads or None, "random" if args.random_weights else "pretrained",
-                                 args.checkpoints, peak_sizes, args.parts, reuse_exports=args.reuse_exports)
+                                 args.checkpoints, peak_sizes, args.parts, args.precisions,
+                                 reuse_exports=args.reuse_exports)
     record["command"] = "python -m benchmarks.tae_bench " + " ".join(argv)
-    print("wrote " + ", ".join(map(str, write_rows(record.pop("probe_rows") + rows, out, record))), flush=True)
+    files = write_rows(record.pop("probe_rows") + rows, out, record)
+    plot_latency(rows, out.with_suffix(".png"), f"tae.flux2 vs its PyTorch reference ({args.device}, "
+                 + f"{args.threads or 'default'} threads)")
+    print("wrote " + ", ".join(map(str, [*files, out.with_suffix(".png")])), flush=True)
     return 0
 
 
