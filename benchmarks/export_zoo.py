@@ -138,7 +138,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the sweep; the format and quantize choices are the registry's."""
     from export import FORMATS, PARTS, quantize_choices
 
-    parser.add_argument("--entries", nargs="*", help="pretrained names (default: all)")
+    parser.add_argument("--entries", nargs="*", help="pretrained names (default: every trained entry; ported ones: docs/tae.md)")
     parser.add_argument("--parts", nargs="*", default=["encoder", "decoder"], choices=list(PARTS))
     parser.add_argument("--formats", nargs="*", choices=list(FORMATS), help="only these formats (default: all)")
     parser.add_argument("--quantize", nargs="*", choices=[FLOAT32, *quantize_choices()],
@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="aezoo-export-zoo-"))
     try:
-        rows = sweep(args.entries or zoo.list_pretrained(), args.parts, workdir, args.formats, args.quantize,
+        rows = sweep(args.entries or zoo.list_pretrained(kind="trained"), args.parts, workdir, args.formats, args.quantize,
                      args.fallback, args.calibration_methods)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

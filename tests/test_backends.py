@@ -25,7 +25,7 @@ BACKENDS = ["jax", "torch"]
 def reference(tmp_path_factory) -> Path:
     """The bundled-sample codes of every pretrained entry under TensorFlow (this process's backend)."""
     images = zdata.to_unit_range(zdata.load_sample("mnist")[0][:64])
-    codes = {entry: zoo.load_pretrained(entry).encode(images) for entry in zoo.list_pretrained()}
+    codes = {entry: zoo.load_pretrained(entry).encode(images) for entry in zoo.list_pretrained(kind="trained")}
     path = tmp_path_factory.mktemp("ref") / "codes.npz"
     np.savez(path, images=images, **codes)
     return path
@@ -49,4 +49,4 @@ def test_every_family_builds_fits_round_trips_and_loads_the_zoo(backend, referen
     assert not failures, failures
     checks = {check for checks in report["results"].values() for check in checks}
     assert {"build", "fit", "keras_round_trip"} <= checks
-    assert {f"parity:{e}" for e in zoo.list_pretrained()} <= checks
+    assert {f"parity:{e}" for e in zoo.list_pretrained(kind="trained")} <= checks

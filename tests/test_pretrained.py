@@ -12,7 +12,7 @@ from zoo import data as zdata
 from zoo import pretrained
 from zoo.evaluate import evaluate
 
-NAMES = zoo.list_pretrained()
+NAMES = zoo.list_pretrained(kind="trained")  # ported entries: tests/test_tae_pretrained.py
 CARD_FIELDS = {"dataset", "split", "preprocessing", "input_shape", "latent_dim", "family_args", "weights",
                "training", "metrics", "licence", "citation"}
 
