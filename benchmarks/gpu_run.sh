@@ -5,6 +5,8 @@
 #   bash benchmarks/gpu_run.sh [extra suite options...]
 # It installs the wheels into a private site folder, records the machine, runs
 #   python -m benchmarks.suite --device gpu --out benchmarks/results/<device-tag>/
+# (with the Tiny AutoEncoder sweep, tae.csv/json/png, whose --tae-budget-s comes out of --budget-s;
+# `bash benchmarks/gpu_run.sh --skip train inference --budget-s 420 --tae-budget-s 420` runs it alone)
 # and, when $OUT is set (the device tool's return folder), packs the results there as
 # one archive plus the log (the tool returns at most 8 files). docs/benchmarks.md has the
 # whole procedure, from downloading the wheels to committing the results.

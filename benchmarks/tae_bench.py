@@ -92,10 +92,17 @@ RESULTS = Path("benchmarks") / "results" / "tae"
 def bench_images(size: int, batch: int) -> np.ndarray:
     """``batch`` photographs, float32 NHWC in [0, 1], ``size`` x ``size``: china.jpg, flower.jpg, then mirrored.
 
-    Each photo is centre-cropped to a square and resized (bicubic) to ``size``.
+    Each photo is centre-cropped to a square and resized (bicubic) to ``size``. Where scikit-learn is
+    missing (the GPU machine), seeded smooth colour fields stand in (:func:`images_source` says which).
     """
     from PIL import Image
-    from sklearn.datasets import load_sample_image
+
+    try:
+        from sklearn.datasets import load_sample_image
+    except ImportError:
+        def load_sample_image(name: str) -> np.ndarray:
+            coarse = np.random.default_rng(len(name)).integers(0, 256, (12, 12, 3), dtype=np.uint8)
+            return np.asarray(Image.fromarray(coarse).resize((640, 427), Image.BICUBIC))
 
     out = []
     for i in range(batch):
@@ -106,6 +113,15 @@ def bench_images(size: int, batch: int) -> np.ndarray:
         image = np.asarray(Image.fromarray(square).resize((size, size), Image.BICUBIC), np.float32) / 255.0
         out.append(image[:, ::-1] if (i // 2) % 2 else image)
     return np.ascontiguousarray(np.stack(out))
+
+
+def images_source() -> str:
+    """What :func:`bench_images` returns on this machine."""
+    import importlib.util
+
+    if importlib.util.find_spec("sklearn") is not None:
+        return "scikit-learn sample photographs china.jpg and flower.jpg (CC BY 2.0), centre-cropped and resized"
+    return "seeded smooth colour fields (scikit-learn, which ships the sample photographs, is not installed)"
 
 
 def keras_model(weights: str):
@@ -680,13 +696,17 @@ def run_benchmark(runtimes: Sequence[str], sizes: Sequence[int], throughput: int
         full: dict[int, int] = {}  # size -> the batch that ran out of memory
         for i, (size, batch) in enumerate(groups):
             if deadline is not None and i and time.perf_counter() > deadline:
-                record["skipped"].append(f"{size}x{size} batch {batch} and later (time budget)")
+                if not record["skipped"] or "and later" not in record["skipped"][-1]:
+                    record["skipped"].append(f"{size}x{size} batch {batch} and later (time budget)")
                 break
             if size in full and batch > full[size]:
                 record["skipped"].append(f"{size}x{size} batch {batch} (batch {full[size]} ran out of memory)")
                 continue
             counts = keras_worker.call("count", size=size, batch=batch)
-            for precision in precisions:
+            for j, precision in enumerate(precisions):
+                if deadline is not None and (i or j) and time.perf_counter() > deadline:
+                    record["skipped"].append(f"{size}x{size} batch {batch} {precision} and later (time budget)")
+                    break
                 tag = f"{size}_b{batch}_{precision}"
                 np.save(workdir / f"images_{tag}.npy", bench_images(size, batch))
                 names = [r for r in runtimes if precision == "float32" or RUNTIMES[r][0] in ("reference", "jax", "torch")]
@@ -714,7 +734,7 @@ def run_benchmark(runtimes: Sequence[str], sizes: Sequence[int], throughput: int
     finally:
         for worker in workers.values():
             worker.close()
-    record.update(peaks_gflops_per_s=peaks, bandwidth_gb_per_s=bandwidth, threads=threads_by_kind,
+    record.update(images=images_source(), peaks_gflops_per_s=peaks, bandwidth_gb_per_s=bandwidth, threads=threads_by_kind,
                   elapsed_s=round(time.perf_counter() - start, 1), weights=label, probe_rows=probe)
     return rows, record
 
@@ -791,8 +811,8 @@ def plot_latency(rows: list[dict], path: Path, title: str) -> None:
         ax.barh(list(y), med, color=colors)
         ax.scatter(p90, list(y), marker="|", color="black", s=60, zorder=3)
         base = next((r["latency_ms_median"] for r in mine if r["runtime"] == BASELINE), None)
-        for i, m in enumerate(med):
-            ax.text(m, i, f" {m:,.0f}" + (f" ({base / m:.2f}x)" if base else ""), va="center", fontsize=6)
+        for i, (m, p) in enumerate(zip(med, p90, strict=True)):
+            ax.text(max(m, p), i, f" {m:,.0f}" + (f" ({base / m:.2f}x)" if base else ""), va="center", fontsize=6)
         ax.set_yticks(list(y), names, fontsize=7)
         ax.invert_yaxis()
         ax.set_xscale("log")
@@ -805,6 +825,36 @@ def plot_latency(rows: list[dict], path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """A Markdown table of the rows: part, size, batch, runtime, median/p90 ms, ratio to torch.compile and more."""
+    lines = ["| part | size | batch | runtime | precision | median ms | p90 ms | vs torch.compile | max abs diff "
+             + "| peak RSS GB | % roofline |", "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if r["benchmark"] != "tae_inference":
+            continue
+        ratio = r["vs_reference_compile"]
+        diff = r["max_abs_diff"]
+        lines.append(
+            f"| {r['part']} | {r['image_size']} | {r['batch_size']} | {r['runtime']} | {r['precision']} | "
+            + f"{r['latency_ms_median']:,.1f} | {r['latency_ms_p90']:,.1f} | "
+            + ("" if ratio is None else f"**{ratio:.2f}x**" if ratio >= 1.3 else f"{ratio:.2f}x") + " | "
+            + ("reference" if diff is None else f"{diff:.1e}") + " | "
+            + ("" if r["peak_memory_gb"] is None else f"{r['peak_memory_gb']:.2f}") + " | "
+            + ("" if r["percent_of_roofline"] is None else f"{r['percent_of_roofline']:.0f}") + " |")
+    return "\n".join(lines)
+
+
+def report(path: str | os.PathLike, figure: str | os.PathLike | None = None) -> str:
+    """The Markdown table of a results file, and its figure written to ``figure`` (``--report``)."""
+    data = json.loads(Path(path).read_text())
+    rows = [r for r in data["rows"] if r["benchmark"] == "tae_inference"]
+    if figure:
+        device = rows[0]["device"] if rows else "cpu"
+        plot_latency(rows, Path(figure), f"tae.flux2 vs its PyTorch reference ({device}, {rows[0]['cpu']}; "
+                     + "bars: median, |: p90, (x): vs torch.compile)")
+    return markdown_table(rows)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -828,6 +878,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run: 64x64, 2 rounds, small probes")
     parser.add_argument("--reuse-exports", default=None, metavar="DIR",
                         help="use the exports an earlier run left in DIR (its record's workdir) instead of exporting")
+    parser.add_argument("--report", default=None, metavar="JSON",
+                        help="print the Markdown table of a results file instead of running (with --figure PNG)")
+    parser.add_argument("--figure", default=None, help="with --report: write the latency figure here")
     parser.add_argument("--out", default=None, help="output path without suffix (default benchmarks/results/tae/cpu)")
 
 
@@ -841,6 +894,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.report:
+        print(report(args.report, args.figure))
+        return 0
     if args.sizes and any(s % 8 for s in args.sizes):
         parser.error(f"--sizes must be multiples of 8. Received: {args.sizes}")
     quick = args.quick
