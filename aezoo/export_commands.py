@@ -143,6 +143,8 @@ def add_encode_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", choices=[KERAS, *FORMATS],
                         help="keras (default for models), or export the encoder and run it in this format's runtime")
     parser.add_argument("--batch-size", type=positive_int, default=256)
+    parser.add_argument("--convert-rgb", action="store_true",
+                        help="models of any image size: convert grayscale/RGBA/palette images to RGB instead of refusing them")
     parser.add_argument("--pad", action="store_true", help="models of any image size (Tiny AutoEncoders): pad "
                         + "images at the bottom and right to multiples of the down factor (default: refuse them)")
 
@@ -180,7 +182,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if is_dynamic(shape):  # any image size: one size at a time
         part = (Part(runner, shape, down, runner.runtime, name) if runner is not None
                 else keras_part(model, "encoder", name))
-        return encode_any_size(part, args.input, args.output, args.pad, args.batch_size)
+        return encode_any_size(part, args.input, args.output, args.pad, args.batch_size, args.convert_rgb)
     x = read_images(args.input, shape, value_range=model.input_range if runner is None else (0.0, 1.0))
     if runner is None:
         codes, used = model.encode(x, batch_size=args.batch_size), KERAS

@@ -100,11 +100,13 @@ def is_dynamic(shape: tuple) -> bool:
     return len(shape) == 3 and (shape[0] is None or shape[1] is None)
 
 
-def read_images_any_size(source: str) -> list[tuple[str, np.ndarray]]:
+def read_images_any_size(source: str, convert: bool = False) -> list[tuple[str, np.ndarray]]:
     """``(name, image batch)`` pairs from a ``.npy``/``.npz`` of images or an image file/folder, at their own sizes.
 
     An array file is one batch; every image of a folder is its own batch of one (RGB, native size).
+    Grayscale, RGBA and palette images are refused unless ``convert`` (``--convert-rgb``).
     """
+    from aezoo.tae_commands import read_rgb
     from zoo.data import load_user_data
 
     path = Path(source)
@@ -113,18 +115,8 @@ def read_images_any_size(source: str) -> list[tuple[str, np.ndarray]]:
         if not files:
             raise ValueError(f"{source} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
         base = path if path.is_dir() else path.parent
-        return [(str(f.relative_to(base).with_suffix("")), _read_rgb(f)[None]) for f in files]
+        return [(str(f.relative_to(base).with_suffix("")), read_rgb(f, convert)[None]) for f in files]
     return [(path.stem, load_user_data(path))]
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise ValueError(f"Cannot read image {path}: {' '.join(str(err).split())}. Remove or replace it.") from None
 
 
 def fit_size(x: np.ndarray, down: int, pad: bool, what: str) -> np.ndarray:
@@ -140,12 +132,13 @@ def fit_size(x: np.ndarray, down: int, pad: bool, what: str) -> np.ndarray:
     return x
 
 
-def encode_any_size(part: Part, source: str, output: str, pad: bool, batch_size: int) -> int:
+def encode_any_size(part: Part, source: str, output: str, pad: bool, batch_size: int,
+                    convert: bool = False) -> int:
     """Encode images of any size with a dynamic-size encoder and write ``.npy``, ``.npz`` or latent PNGs."""
     from zoo.inputs import as_model_input
 
     codes: list[tuple[str, np.ndarray]] = []
-    for name, raw in read_images_any_size(source):
+    for name, raw in read_images_any_size(source, convert):
         x = as_model_input(raw, part.input_shape, what=f"--input {name}")
         x = fit_size(x, part.down, pad, f"--input {name}")
         codes.append((name, np.concatenate([part.run(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])))

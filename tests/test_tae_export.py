@@ -170,6 +170,21 @@ def test_encode_refuses_or_pads_sizes_not_divisible_by_8(tae_file, tmp_path, cap
     assert np.load(tmp_path / "z.npy").shape == (2, 8, 9, 4)
 
 
+def test_encode_converts_rgba_only_when_asked(tae, tae_file, tmp_path, capsys):
+    from PIL import Image
+
+    rgba = np.round(photo_crops(1, (64, 64), seed=2)[0] * 255).astype("uint8")
+    (tmp_path / "in").mkdir()
+    Image.fromarray(np.dstack([rgba, np.full((64, 64), 255, "uint8")])).save(tmp_path / "in" / "a.png")
+    args = ["encode", str(tae_file), "--input", str(tmp_path / "in"), "--output", str(tmp_path / "z.npz")]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "RGBA" in err and "--convert-rgb" in err
+    assert main([*args, "--convert-rgb"]) == 0
+    with np.load(tmp_path / "z.npz") as codes:
+        np.testing.assert_allclose(codes["a"], _keras(tae, "encoder", (rgba[None] / 255).astype("float32")), atol=1e-5)
+
+
 @pytest.mark.parametrize(("array", "message"), [
     (np.zeros((2, 64, 64, 1), "float32"), "3)"),           # grayscale into an RGB encoder
     (np.full((2, 64, 64, 3), 2.0, "float32"), "[0, 1]"),   # float images out of range

@@ -85,8 +85,10 @@ def test_tensorflow_matches_the_stored_reference(reference, checkpoints, precisi
 
 @pytest.mark.slow  # a fresh process per backend loads both entries: 30-90 s each on two busy cores
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_other_backends_match_the_stored_reference_in_float32(reference, checkpoints, backend):
-    outputs = run_backend(backend, _inputs(reference), ("float32",), checkpoints, timeout=600)
+def test_other_backends_match_the_stored_reference(reference, checkpoints, backend):
+    # JAX computes float64 only with JAX_ENABLE_X64=1, which run_backend sets.
+    outputs = run_backend(backend, _inputs(reference), ("float64", "float32"), checkpoints, timeout=600)
     assert str(outputs["backend"]) == backend
-    errors = _errors(outputs, reference, "float32")
-    assert max(errors.values()) <= TOLERANCE["float32"], errors
+    for precision in ("float64", "float32"):
+        errors = _errors(outputs, reference, precision)
+        assert max(errors.values()) <= TOLERANCE[precision], (precision, errors)

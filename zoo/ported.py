@@ -28,6 +28,11 @@ from keras import ops
 from zoo.checks import check_positive_int
 
 
+def _mean(x, axis: int):
+    # sum / n, not ops.mean: Keras' mean computes float64 in float32 on JAX and PyTorch.
+    return ops.sum(x, axis=axis, keepdims=True) / ops.cast(ops.shape(x)[axis], x.dtype)
+
+
 def _staged_mean(x, groups: int):
     """Mean over height, width and each group's channels of ``x`` (batch, H, W, C), one axis at a time.
 
@@ -35,9 +40,9 @@ def _staged_mean(x, groups: int):
     of equal-sized means are exact, so staging changes only the rounding.
     """
     channels = x.shape[-1]
-    m = ops.mean(ops.mean(x, axis=1, keepdims=True), axis=2, keepdims=True)
+    m = _mean(_mean(x, 1), 2)
     m = ops.reshape(m, (-1, 1, 1, groups, channels // groups))
-    m = ops.mean(m, axis=-1, keepdims=True)
+    m = _mean(m, -1)
     m = ops.broadcast_to(m, (ops.shape(m)[0], 1, 1, groups, channels // groups))
     return ops.reshape(m, (-1, 1, 1, channels))
 
@@ -120,7 +125,11 @@ class SoftClamp(keras.layers.Layer):
         self.limit = float(limit)
 
     def call(self, x):
-        return ops.tanh(x / self.limit) * self.limit
+        limit = ops.cast(self.limit, x.dtype)  # a Python float would make float64 float32 on JAX
+        y = x / limit
+        if keras.backend.standardize_dtype(x.dtype) == "float64":  # Keras' ops.tanh returns float32 for float64 on JAX; sigmoid keeps it
+            return (2.0 * ops.sigmoid(2.0 * y) - 1.0) * limit
+        return ops.tanh(y) * limit
 
     def compute_output_shape(self, input_shape):
         return input_shape
