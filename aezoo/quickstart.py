@@ -100,7 +100,8 @@ def run(entry: str = DEFAULT_ENTRY, out: str | Path = "aezoo-out") -> list[dict]
 
     print("== 5. reconstructions through the chained ONNX encoder -> decoder")
     chain_err, extra = None, {}
-    if {("encoder", CHAIN_FORMAT), ("decoder", CHAIN_FORMAT)} <= {(r.part, r.format) for r in reports}:
+    if {("encoder", CHAIN_FORMAT), ("decoder", CHAIN_FORMAT)} <= {(r.part, r.format) for r in reports
+                                                                   if r.quantize is None}:
         onnx_enc = load_artifact(out / f"{entry}.encoder.{CHAIN_FORMAT}")
         onnx_dec = load_artifact(out / f"{entry}.decoder.{CHAIN_FORMAT}")
         chain_err = float(np.abs(onnx_dec(onnx_enc(x[:64])) - model.predict(x[:64], verbose=0)).max())
