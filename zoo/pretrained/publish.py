@@ -72,7 +72,7 @@ def publish(name: str, run_dir: str | Path, note: str = "", data_dir=None) -> Ca
 
 
 def markdown_table() -> str:
-    """The README's table of pretrained entries, from the cards."""
+    """The table of trained entries in docs/zoo.md, from the cards."""
     from zoo.pretrained import get_card, list_pretrained
 
     head = ("| entry | latent | test BCE | PSNR dB | probe acc. (PCA, same k) | family metric | weights |\n"
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("entries", nargs="*", help="NAME=RUN_DIR or NAME (run taken from --selection)")
     parser.add_argument("--selection", help="JSON {name: {run: RUN_DIR, note: TEXT}}")
     parser.add_argument("--data-dir")
-    parser.add_argument("--table", action="store_true", help="print the README table of published entries")
+    parser.add_argument("--table", action="store_true", help="print the table of trained entries (docs/zoo.md)")
     args = parser.parse_args(argv)
     if args.table:
         print(markdown_table())
