@@ -97,16 +97,17 @@ def bench_images(size: int, batch: int) -> np.ndarray:
     """
     from PIL import Image
 
+    from zoo.photos import PHOTOS, sample_photographs
+
     try:
-        from sklearn.datasets import load_sample_image
-    except ImportError:
-        def load_sample_image(name: str) -> np.ndarray:
-            coarse = np.random.default_rng(len(name)).integers(0, 256, (12, 12, 3), dtype=np.uint8)
-            return np.asarray(Image.fromarray(coarse).resize((640, 427), Image.BICUBIC))
+        photos = sample_photographs()
+    except ImportError:  # no scikit-learn (the GPU machine): seeded smooth colour fields
+        photos = tuple(np.asarray(Image.fromarray(np.random.default_rng(len(name)).integers(
+            0, 256, (12, 12, 3), dtype=np.uint8)).resize((640, 427), Image.BICUBIC)) for name in PHOTOS)
 
     out = []
     for i in range(batch):
-        photo = load_sample_image(("china.jpg", "flower.jpg")[i % 2])
+        photo = photos[i % 2]
         h, w = photo.shape[:2]
         side = min(h, w)
         square = photo[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]

@@ -56,9 +56,9 @@ PRECISIONS = ("float64", "float32")
 
 def photo(name: str, scale: int = 1) -> np.ndarray:
     """A scikit-learn sample photograph as uint8 (427, 640, 3), optionally shrunk by ``scale`` (block mean, rounded)."""
-    from sklearn.datasets import load_sample_image
+    from zoo.photos import PHOTOS, sample_photographs
 
-    image = load_sample_image(name)
+    image = sample_photographs()[PHOTOS.index(name)]
     if scale > 1:
         h, w = image.shape[0] // scale * scale, image.shape[1] // scale * scale
         blocks = image[:h, :w].reshape(h // scale, scale, w // scale, scale, 3).astype(np.float64)

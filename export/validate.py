@@ -73,13 +73,13 @@ def plan_for(model: Autoencoder, dataset: str, data=None) -> ValidationPlan:
 
     Grayscale models: the bundled sample of ``dataset`` (or ``data``) at :data:`BATCH_SIZES`,
     max abs error against ``atol``. RGB models: crops of real photographs
-    (:mod:`export.photos`) at every size of :func:`photo_sizes`, at :data:`PHOTO_BATCH_SIZES`,
+    (:mod:`zoo.photos`) at every size of :func:`photo_sizes`, at :data:`PHOTO_BATCH_SIZES`,
     bound ``atol * max(1, S)``; ``data`` may be one array or a list of arrays (one per size).
     """
     if not is_rgb(model):
         images = reference_images(model, dataset, data)
         return ValidationPlan([images], BATCH_SIZES, describe_inputs(data, dataset, images))
-    from export.photos import CREDIT, photo_crops
+    from zoo.photos import CREDIT, photo_crops
 
     if data is not None:
         sets = [_as_images(d, model.data_shape, "validation_data")

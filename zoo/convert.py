@@ -349,7 +349,8 @@ def _card(name: str, variant: str, files: dict[str, Path], states: dict, weights
           commit: str | None, repository: str, command: str | None, out: Path) -> Card:
     """The card of a conversion: provenance, conventions, the weights; metrics are added by ``evaluate``."""
     from zoo.environment import environment
-    from zoo.evaluate import PHOTOS, PHOTOS_CITATION
+    from zoo.evaluate import PHOTOS
+    from zoo.photos import CITATION as PHOTOS_CITATION
 
     spec = VARIANTS[variant]
     down = 32 if spec["model"] == "tae_f32" else 8

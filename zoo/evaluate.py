@@ -128,15 +128,8 @@ def format_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-#: Real RGB photographs that ship offline: scikit-learn's sample images (CC BY 2.0, see :data:`PHOTOS_CITATION`).
+#: Real RGB photographs that ship offline (:mod:`zoo.photos`): the ``dataset`` name of photo metrics.
 PHOTOS = "sklearn_photos"
-PHOTO_FILES = ("china.jpg", "flower.jpg")
-PHOTOS_CITATION = (
-    "Photographs: scikit-learn's sample images (sklearn.datasets.load_sample_image), CC BY 2.0 "
-    + "(https://creativecommons.org/licenses/by/2.0/): china.jpg by danielbuechele "
-    + "(https://www.flickr.com/photos/danielbuechele/6061409035), flower.jpg from "
-    + "https://www.flickr.com/photos/vultilion/6056698931 (scikit-learn's README credits danielbuechele), "
-    + "retrieved by Robert Layton.")
 #: Side of the square centre crops of ``sklearn_photos:128``, the quick variant the tests use.
 SAMPLE_PHOTO_SIZE = 128
 
@@ -160,11 +153,11 @@ def load_photos(size: int | None = None, multiple: int = 32) -> dict[str, np.nda
     Returns:
         ``{"china": (H, W, 3) array, "flower": ...}``.
     """
-    from sklearn.datasets import load_sample_image
+    from zoo.photos import PHOTOS as FILES
+    from zoo.photos import sample_photographs
 
     out = {}
-    for file in PHOTO_FILES:
-        image = load_sample_image(file)
+    for file, image in zip(FILES, sample_photographs(), strict=True):
         h, w = image.shape[:2]
         ch, cw = (size, size) if size else (h // multiple * multiple, w // multiple * multiple)
         top, left = (h - ch) // 2, (w - cw) // 2

@@ -1,4 +1,4 @@
-"""Real RGB photographs that ship offline, cropped to any size: what RGB models are validated and calibrated on.
+"""Real RGB photographs that ship offline: what RGB models are evaluated, validated, calibrated and benchmarked on.
 
 The photos are scikit-learn's sample images ``china.jpg`` and ``flower.jpg``
 (CC BY 2.0, shipped inside scikit-learn, already a dependency). A crop takes a
@@ -17,12 +17,19 @@ import numpy as np
 PHOTOS = ("china.jpg", "flower.jpg")
 #: Where they come from, for reports and metadata.
 CREDIT = "scikit-learn sample images china.jpg and flower.jpg (CC BY 2.0)"
+#: The full attribution, for cards.
+CITATION = (
+    "Photographs: scikit-learn's sample images (sklearn.datasets.load_sample_image), CC BY 2.0 "
+    + "(https://creativecommons.org/licenses/by/2.0/): china.jpg by danielbuechele "
+    + "(https://www.flickr.com/photos/danielbuechele/6061409035), flower.jpg from "
+    + "https://www.flickr.com/photos/vultilion/6056698931 (scikit-learn's README credits danielbuechele), "
+    + "retrieved by Robert Layton.")
 #: Largest window, as a multiple of the crop size, that is scaled down into a crop.
 MAX_SCALE = 3.0
 
 
 @functools.cache
-def load_photos() -> tuple[np.ndarray, ...]:
+def sample_photographs() -> tuple[np.ndarray, ...]:
     """The photographs as uint8 ``(height, width, 3)`` arrays (read once)."""
     from sklearn.datasets import load_sample_image
 
@@ -44,7 +51,7 @@ def photo_crops(n: int, size: tuple[int, int], seed: int = 0) -> np.ndarray:
     from PIL import Image
 
     h, w = (int(s) for s in size)
-    photos = load_photos()
+    photos = sample_photographs()
     if any(h > p.shape[0] or w > p.shape[1] for p in photos):
         raise ValueError(f"Photo crops are at most {min(p.shape[0] for p in photos)}x"
                          + f"{min(p.shape[1] for p in photos)}. Received: size={h}x{w}")
