@@ -30,7 +30,7 @@ from zoo.anomaly import SCORES
 def load_images(source: str, split: str, keep_class: int | None = None,
                 shape: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Images in [0, 1] and their labels (None for your own data) from a data spec."""
-    from zoo import data
+    from zoo.data import datasets as data
 
     x, y = data.load_spec(source, split, tuple(shape[:2]) if shape and len(shape) == 3 else None)
     if keep_class is not None:
@@ -54,7 +54,7 @@ def per_model(option: str, values: list[str], n_models: int) -> list[str]:
 def cmd_fit(args: argparse.Namespace) -> int:
     """Fit a detector (one model) or an ensemble (several) on normal data, save it, and draw its pictures."""
     from zoo.anomaly import Detector, DetectorEnsemble
-    from zoo.plots import anomaly_grid, score_histogram
+    from zoo.evaluation.plots import anomaly_grid, score_histogram
     from zoo.pretrained import load_target
 
     if args.fpr is not None and args.percentile is not None:
@@ -86,7 +86,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     """Score inputs with a saved detector or ensemble; write a CSV (and maps / pictures if asked)."""
     from zoo.anomaly import load_detector
-    from zoo.plots import anomaly_grid, roc_plot, score_histogram
+    from zoo.evaluation.plots import anomaly_grid, roc_plot, score_histogram
 
     detector = load_detector(args.detector)
     x, y = load_images(args.input, "test", None, detector.data_shape)

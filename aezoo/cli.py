@@ -20,7 +20,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 
-from zoo.cliargs import (
+from zoo.utils.cliargs import (
     add_data_arguments,
     add_model_arguments,
     model_kwargs,
@@ -98,8 +98,8 @@ def quiet(verbose: bool) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from zoo.families import list_models
     from zoo.pretrained import list_pretrained
-    from zoo.registry import list_models
 
     names = list_pretrained(args.filter) if args.pretrained else list_models(args.filter)
     for name in names:
@@ -150,8 +150,8 @@ def _print_card(name: str) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     import zoo
+    from zoo.families import builder_arguments, get_builder
     from zoo.pretrained import list_pretrained
-    from zoo.registry import builder_arguments, get_builder
 
     if args.name in list_pretrained():
         return _print_card(args.name)
@@ -187,7 +187,7 @@ def _run_dir(args: argparse.Namespace) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from zoo.train import train
+    from zoo.training.run import train
 
     if not args.resume and (args.model is None or args.dataset is None):
         missing = " and ".join(n for n, v in (("MODEL", args.model), ("--dataset", args.dataset)) if v is None)
@@ -210,8 +210,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from zoo.data import parse_data_spec
-    from zoo.evaluate import evaluate, format_table
+    from zoo.data.datasets import parse_data_spec
+    from zoo.evaluation.evaluate import evaluate, format_table
     from zoo.pretrained import CARD_RTOL, compare_metrics, load_target
 
     model, card = load_target(args.target)

@@ -29,11 +29,11 @@ def reference_comparison(model, files: dict[str, str | os.PathLike], variant: st
     Args:
         model: The converted model (``zoo.load_pretrained(folder)``).
         files: Part -> the original ``.pth`` checkpoint.
-        variant: The checkpoints' variant (``zoo.convert.VARIANTS``).
+        variant: The checkpoints' variant (``zoo.pretrained.convert.VARIANTS``).
         spec: ``"sklearn_photos"`` or ``"sklearn_photos:SIZE"``.
 
     Returns:
-        ``metrics`` (the reference's, :func:`zoo.evaluate.photo_metrics`), ``port_metrics``,
+        ``metrics`` (the reference's, :func:`zoo.evaluation.evaluate.photo_metrics`), ``port_metrics``,
         ``latent_max_abs_error`` (port vs reference encoder), ``image_max_abs_error`` (decoders
         on the reference's latents) and ``psnr_max_abs_difference_db``.
     """
@@ -41,7 +41,7 @@ def reference_comparison(model, files: dict[str, str | os.PathLike], variant: st
     import torch
 
     from benchmarks.peers import tae_torch
-    from zoo.evaluate import load_photos, parse_photos, photo_metrics
+    from zoo.evaluation.evaluate import load_photos, parse_photos, photo_metrics
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     modules = dict(zip(("encoder", "decoder"), tae_torch.build_variant(variant), strict=True))
@@ -95,8 +95,8 @@ def _recorded_command(args: argparse.Namespace, out: Path) -> str:
 def cmd_convert(args: argparse.Namespace) -> int:
     """Convert, reload (SHA-256 checked) and print what was written."""
     import zoo
-    from zoo.convert import convert_checkpoint, write_card
-    from zoo.evaluate import PHOTOS, SAMPLE_PHOTO_SIZE
+    from zoo.evaluation.evaluate import PHOTOS, SAMPLE_PHOTO_SIZE
+    from zoo.pretrained.convert import convert_checkpoint, write_card
 
     out = Path(args.out)
     card = convert_checkpoint(args.encoder, args.decoder, out=out, variant=args.variant, name=args.name,
@@ -135,7 +135,7 @@ def cmd_evaluate_photos(args: argparse.Namespace, model, card) -> int:
     """``aezoo evaluate`` of a ported RGB entry: the card's photo metrics, recomputed (and checked with --check-card)."""
     import json
 
-    from zoo.evaluate import PHOTOS, SAMPLE_PHOTO_SIZE, evaluate_photos, format_table, parse_photos
+    from zoo.evaluation.evaluate import PHOTOS, SAMPLE_PHOTO_SIZE, evaluate_photos, format_table, parse_photos
     from zoo.pretrained import CARD_RTOL, compare_metrics
 
     spec = args.dataset or card.dataset
@@ -166,7 +166,7 @@ def cmd_evaluate_photos(args: argparse.Namespace, model, card) -> int:
 
 def add_commands(sub) -> dict[str, Callable[[argparse.Namespace], int]]:
     """Add ``convert`` to the ``aezoo`` parser."""
-    from zoo.convert import UPSTREAM, VARIANTS, WEIGHTS_DTYPES
+    from zoo.pretrained.convert import UPSTREAM, VARIANTS, WEIGHTS_DTYPES
 
     p = sub.add_parser("convert", help="convert PyTorch Tiny AutoEncoder checkpoints (.pth) into zoo weights + card",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

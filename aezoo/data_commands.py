@@ -27,7 +27,7 @@ def _shape(text: str) -> tuple[int, ...]:
 
 def cmd_pack(args: argparse.Namespace) -> int:
     """Pack the data and print what was written."""
-    from zoo.pack import pack
+    from zoo.data.pack import pack
 
     shape = args.input_shape
     manifest = pack(args.source, args.out, shard_size=args.shard_size, storage=args.format, split=args.split,
@@ -41,7 +41,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 def add_commands(sub) -> dict[str, Callable[[argparse.Namespace], int]]:
     """Add ``data pack`` to the ``aezoo`` parser."""
-    from zoo.pack import DEFAULT_SHARD_SIZE, STORAGES
+    from zoo.data.pack import DEFAULT_SHARD_SIZE, STORAGES
 
     p = sub.add_parser("data", help="pack data into shards that training streams from disk",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.cliargs import positive_int
-from zoo.progress import Steps
+from zoo.utils.cliargs import positive_int
+from zoo.utils.progress import Steps
 
 #: ``aezoo encode --runtime`` value that runs the Keras model itself.
 KERAS = "keras"
@@ -25,11 +25,11 @@ def read_images(source: str, shape: tuple[int, ...] | None = None,
 
     Paths are ``.npy``/``.npz``/``.csv`` files or image folders (resized to
     ``shape``). With ``shape``, the data go through the input contract
-    (``zoo.inputs.as_model_input``): a missing channel axis is added, any other
+    (``zoo.utils.inputs.as_model_input``): a missing channel axis is added, any other
     layout is refused (never reshaped), floats are checked against ``value_range``.
     """
-    from zoo import data
-    from zoo.inputs import as_model_input
+    from zoo.data import datasets as data
+    from zoo.utils.inputs import as_model_input
 
     x = data.load_spec(source, "test", tuple(shape[:2]) if shape and len(shape) == 3 else None)[0]
     if len(x) == 0:

@@ -107,7 +107,7 @@ def read_images_any_size(source: str, convert: bool = False) -> list[tuple[str, 
     Grayscale, RGBA and palette images are refused unless ``convert`` (``--convert-rgb``).
     """
     from aezoo.tae_commands import read_rgb
-    from zoo.data import load_user_data
+    from zoo.data.datasets import load_user_data
 
     path = Path(source)
     if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
@@ -135,7 +135,7 @@ def fit_size(x: np.ndarray, down: int, pad: bool, what: str) -> np.ndarray:
 def encode_any_size(part: Part, source: str, output: str, pad: bool, batch_size: int,
                     convert: bool = False) -> int:
     """Encode images of any size with a dynamic-size encoder and write ``.npy``, ``.npz`` or latent PNGs."""
-    from zoo.inputs import as_model_input
+    from zoo.utils.inputs import as_model_input
 
     codes: list[tuple[str, np.ndarray]] = []
     for name, raw in read_images_any_size(source, convert):
@@ -209,7 +209,7 @@ def write_latent_pngs(codes: list[tuple[str, np.ndarray]], folder: Path) -> None
 
 def read_latents(source: str, channels: int) -> list[tuple[str, np.ndarray]]:
     """``(name, latents (n, h, w, channels))`` from a ``.npy``/``.npz`` of raw latents or a folder of latent PNGs."""
-    from zoo.inputs import as_model_input
+    from zoo.utils.inputs import as_model_input
 
     path = Path(source)
     if not path.exists():
@@ -263,7 +263,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
 def add_commands(sub) -> dict[str, Callable[[argparse.Namespace], int]]:
     """Add ``decode`` to the ``aezoo`` parser."""
     from export import FORMATS
-    from zoo.cliargs import positive_int
+    from zoo.utils.cliargs import positive_int
 
     p = sub.add_parser("decode", help="decode latents (.npy, .npz or latent PNGs) into one PNG per latent")
     p.add_argument("target", metavar="NAME_OR_PATH",

@@ -41,7 +41,7 @@ def planned_exports() -> list[tuple[str, str, str | None]]:
 
 def time_runtime(fn: Callable[[np.ndarray], object], x: np.ndarray, repeats: int = 30) -> dict:
     """Median batch-1 latency (µs) and batch-``len(x)`` throughput (samples/s) after a warm-up call each."""
-    from zoo.timing import time_calls
+    from zoo.utils.timing import time_calls
 
     lat = time_calls(lambda: fn(x[:1]), warmup=1, min_iters=repeats, max_iters=repeats, min_seconds=0.0)
     big = max(3, repeats // 5)
@@ -53,8 +53,8 @@ def run(entry: str = DEFAULT_ENTRY, out: str | Path = "aezoo-out") -> list[dict]
     """Run the quickstart tour for ``entry``, writing into ``out``; return the runtime timings."""
     import zoo
     from export import FORMATS, ExportValidationError, export_model, format_table, load_artifact
-    from zoo import data
-    from zoo.plots import reconstruction_grid
+    from zoo.data import datasets as data
+    from zoo.evaluation.plots import reconstruction_grid
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""``aezoo reconstruct``: pictures of a Tiny AutoEncoder on your photographs (``zoo.tae_pictures``).
+"""``aezoo reconstruct``: pictures of a Tiny AutoEncoder on your photographs (``zoo.evaluation.tae_pictures``).
 
     aezoo reconstruct tae.flux2 --input photo.jpg --output grid.png
     aezoo reconstruct tae.flux2 --input photos/ --output grid.png --latents latents.png --pad
@@ -70,7 +70,7 @@ def read_inputs(source: str, convert: bool = False) -> list[tuple[str, np.ndarra
     Raises:
         ValueError: Unreadable files, wrong channels, floats outside [0, 1], an empty folder (one line each).
     """
-    from zoo.tae_pictures import as_rgb_image
+    from zoo.evaluation.tae_pictures import as_rgb_image
 
     path = Path(source)
     if not path.exists():
@@ -109,8 +109,8 @@ def _check_sizes(images: list[tuple[str, np.ndarray]], down: int, pad: bool, mod
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     """Draw the reconstruction grid and/or the latent figure of a Tiny AutoEncoder on ``--input``."""
+    from zoo.evaluation.tae_pictures import latent_figure, reconstruction_figure
     from zoo.pretrained import load_target
-    from zoo.tae_pictures import latent_figure, reconstruction_figure
 
     if not args.output and not args.latents:
         raise ValueError("Nothing to draw: give --output GRID.png, --latents LATENTS.png or both.")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.cliargs import positive_int, script_main
+from zoo.utils.cliargs import positive_int, script_main
 
 FAMILIES = ("ae_dense", "ae_conv", "denoising_conv", "vae_conv")
 BASELINES = ("pca_reconstruction", "isolation_forest", "ocsvm_rbf", "kde_pca")
@@ -61,11 +61,11 @@ def train_family(family: str, x_train: np.ndarray, epochs: int, seed: int, batch
     import keras
 
     import zoo
-    from zoo.data import make_pipeline
-    from zoo.train import compile_options
+    from zoo.data.pipeline import make_pipeline
+    from zoo.training.run import compile_options
 
     keras.utils.set_random_seed(seed)
-    kwargs = {"seed": seed} if "seed" in zoo.registry.builder_arguments(family) else {}
+    kwargs = {"seed": seed} if "seed" in zoo.families.builder_arguments(family) else {}
     model = zoo.create_model(family, input_shape=x_train.shape[1:], **kwargs)
     model.compile(keras.optimizers.Adam(1e-3), **compile_options(model))
     model.fit(make_pipeline(x_train, batch_size, seed=seed), epochs=epochs, verbose=0, shuffle=False)
@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmark and write ``OUT/anomaly.{csv,json,md,png}``."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    from zoo import data as zdata
+    from zoo.data import datasets as zdata
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -290,7 +290,7 @@ def plot_summary(rows: list[dict], path: Path) -> Path:
 
 
 def _write(rows: list[dict], out: Path, args: argparse.Namespace, environment: dict | None = None) -> None:
-    from zoo.environment import environment as current
+    from zoo.utils.environment import environment as current
 
     record = {"command": "python -m benchmarks.anomaly " + " ".join(args.argv),
               "environment": environment or current(), "rows": rows}

@@ -91,7 +91,7 @@ def select_device(choice: str, backend: str | None = None) -> str:
     Raises:
         RuntimeError: ``gpu`` was asked for and the backend sees none (one line).
     """
-    from zoo.environment import accelerators
+    from zoo.utils.environment import accelerators
 
     backend = backend or active_backend()
     if backend == "tensorflow" and choice == "cpu":

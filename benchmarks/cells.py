@@ -51,7 +51,7 @@ def _images(dataset: str, samples: int) -> tuple[np.ndarray, str]:
     sample (a machine that carries no data still trains on MNIST-shaped digits).
     """
     from benchmarks.train_throughput import load_images
-    from zoo.data import load_sample
+    from zoo.data.datasets import load_sample
 
     try:
         x, source = load_images(dataset), f"{dataset} train split"
@@ -86,13 +86,13 @@ class InferCell:
     """A call on one resident batch and its row fields; :meth:`run` times calls for ``min_seconds``."""
 
     def __init__(self, call, x, meta: dict):
-        from zoo.timing import time_calls
+        from zoo.utils.timing import time_calls
 
         self.call, self.x, self.meta = call, x, meta
         self.warmup_times = time_calls(lambda: call(x), warmup=3, min_iters=1, max_iters=3, min_seconds=0)
 
     def run(self, min_seconds: float) -> list[float]:
-        from zoo.timing import time_calls
+        from zoo.utils.timing import time_calls
 
         return time_calls(lambda: self.call(self.x), warmup=1, min_seconds=min_seconds)
 
@@ -107,7 +107,7 @@ def _train_cell(state: dict, spec: dict, batch_size: int) -> TrainCell:
             "batch_size": batch_size, "flops_per_sample": flops, "bytes_per_sample": nbytes}
     if spec["kind"] == "peer_train":
         from benchmarks.peers.loops import PeerTrainer
-        from zoo import data as zdata
+        from zoo.data import datasets as zdata
 
         trainer = PeerTrainer(spec["model"], zdata.to_unit_range(x_u8), batch_size,
                               backends.torch_device(state["device"]), compiled=spec["compiled"],
@@ -169,7 +169,7 @@ def _infer_cell(state: dict, spec: dict, batch_size: int) -> InferCell:
 
 def _batch(shape: tuple, n: int) -> np.ndarray:
     """``n`` images shaped ``shape``: the bundled MNIST sample tiled where it fits, else seeded noise."""
-    from zoo.data import load_sample, to_unit_range
+    from zoo.data.datasets import load_sample, to_unit_range
 
     x = to_unit_range(load_sample("mnist")[0])
     if x.shape[1:] != tuple(shape):

@@ -10,7 +10,7 @@ import statistics
 from collections.abc import Callable
 from pathlib import Path
 
-from zoo.environment import environment
+from zoo.utils.environment import environment
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -33,7 +33,7 @@ ROW_KEYS = [
 
 
 def row_environment(env: dict | None = None) -> dict:
-    """The flat environment fields of a row, taken from :func:`zoo.environment.environment`.
+    """The flat environment fields of a row, taken from :func:`zoo.utils.environment.environment`.
 
     Args:
         env: An environment record (default: this process's).

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.common import RESULTS
-from zoo.cliargs import script_main
+from zoo.utils.cliargs import script_main
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 #: What ``--quantize`` calls the unquantized export.
@@ -152,7 +152,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Sweep, then write the CSV, JSON (with the environment) and Markdown table."""
     import zoo
-    from zoo.environment import environment
+    from zoo.utils.environment import environment
 
     workdir = Path(tempfile.mkdtemp(prefix="aezoo-export-zoo-"))
     try:

@@ -42,8 +42,8 @@ from benchmarks.common import (
 )
 from benchmarks.flops import part_flops
 from benchmarks.runs import add_backend_arguments
-from zoo.cliargs import positive_int, script_main
-from zoo.timing import time_calls
+from zoo.utils.cliargs import positive_int, script_main
+from zoo.utils.timing import time_calls
 
 if TYPE_CHECKING:
     from zoo import Autoencoder

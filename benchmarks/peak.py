@@ -25,8 +25,8 @@ from benchmarks.common import (
     save,
     select_device,
 )
-from zoo.cliargs import script_main
-from zoo.timing import time_calls
+from zoo.utils.cliargs import script_main
+from zoo.utils.timing import time_calls
 
 CPU_SIZES = (1024, 2048)
 #: Times each matmul is probed; rows keep the fastest probe.

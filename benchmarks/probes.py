@@ -110,7 +110,7 @@ def probe(backend: str, device: str, precisions: Sequence[str], sizes: Sequence[
         Dicts with ``kind`` (``matmul`` or ``copy``), ``precision``, ``size``, ``times`` (seconds per call),
         ``work`` (FLOPs or bytes per call).
     """
-    from zoo.timing import time_calls
+    from zoo.utils.timing import time_calls
 
     out = []
     for precision in precisions:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from benchmarks.common import RESULTS
 from benchmarks.report_suite import sections
-from zoo.cliargs import script_main
+from zoo.utils.cliargs import script_main
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The generated page, and the template it is made from.

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import row_environment
-from zoo.cliargs import script_main
+from zoo.utils.cliargs import script_main
 
 KEYS = ["backend", "source", "examples", "files", "disk_mb", "streamed", "peak_rss_mb", "wall_s", "command"]
 SHARDS = 20

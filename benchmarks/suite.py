@@ -11,7 +11,7 @@ own worker process, plus the peers in the PyTorch one):
 2. training of each model on MNIST-shaped uint8 data scaled once and resident
    on the device, float32 and bfloat16 mixed precision, batch 256 upwards
    (x4) until throughput stops rising (and at least to ``--sweep-to``): aezoo's
-   default path (``zoo.train.compile_options``, ``fit`` on resident arrays) on
+   default path (``zoo.training.run.compile_options``, ``fit`` on resident arrays) on
    each backend, and the peers eager and compiled, interleaved at each batch size;
 3. inference of each model's encoder and full autoencoder from batch 1 to
    65536: a jitted ``stateless_call`` (JAX), eager and ``torch.compile`` (PyTorch),

@@ -9,7 +9,7 @@ checkpoints (``taef2_encoder.pth``/``taef2_decoder.pth`` in ``--checkpoints``)
 for the PyTorch reference and the converted pretrained entry ``tae.flux2`` for
 every aezoo runtime (the same numbers, cast to float32); where the checkpoints
 are absent the reference gets the entry's weights back in the PyTorch layout
-(``zoo.convert.stored_state_dict``), and with ``--random-weights`` everything
+(``zoo.pretrained.convert.stored_state_dict``), and with ``--random-weights`` everything
 gets seeded random weights of the same architecture. The images are
 scikit-learn's sample photographs china.jpg and flower.jpg (CC BY 2.0),
 centre-cropped to a square and resized to each size; the decoder decodes the
@@ -97,7 +97,7 @@ def bench_images(size: int, batch: int) -> np.ndarray:
     """
     from PIL import Image
 
-    from zoo.photos import PHOTOS, sample_photographs
+    from zoo.data.photos import PHOTOS, sample_photographs
 
     try:
         photos = sample_photographs()
@@ -244,7 +244,7 @@ class Worker:
             model = keras_model(self.weights)
             if precision != "float32":
                 import zoo
-                from zoo.convert import load_state_dict, stored_state_dict
+                from zoo.pretrained.convert import load_state_dict, stored_state_dict
 
                 twin = zoo.create_model("tae", dtype=precision, **ARCH)
                 for name in ("encoder_network", "decoder"):
@@ -255,7 +255,7 @@ class Worker:
 
     def op_weights(self) -> dict:
         """Write the Keras model's weights in the PyTorch layout (``weights_{part}.npz``) for the reference."""
-        from zoo.convert import stored_state_dict
+        from zoo.pretrained.convert import stored_state_dict
 
         model = self._keras()
         for part, network in (("encoder", model.encoder_network), ("decoder", model.decoder)):
@@ -414,7 +414,7 @@ class Worker:
             from benchmarks import backends
 
             backends.reset_peak_memory("torch" if self.kind == "reference" else self.kind, "gpu")
-        # zoo.timing.time_calls' loop, inlined: importing zoo.timing loads Keras into the export runtimes' workers.
+        # zoo.utils.timing.time_calls' loop, inlined: importing zoo.utils.timing loads Keras into the export runtimes' workers.
         times: list[float] = []
         start = time.perf_counter()
         while len(times) < min_iters or (len(times) < 1000 and time.perf_counter() - start < min_seconds):

@@ -14,7 +14,7 @@ module (github madebyollin/taesd, imported from where you keep it, never copied 
 runs too, and its difference from our reference is reported (0 when the reference is exact).
 
 Keras weights come from the pretrained entries (``tae.flux2``, ``tae_f32.sana``) when the
-zoo has them, else from ``--checkpoints`` through ``zoo.convert.load_state_dict``.
+zoo has them, else from ``--checkpoints`` through ``zoo.pretrained.convert.load_state_dict``.
 ``--write-reference`` stores the reference outputs on small crops for
 ``tests/test_tae_parity.py``. Results: ``benchmarks/results/tae_parity.json`` and ``.md``.
 """
@@ -56,7 +56,7 @@ PRECISIONS = ("float64", "float32")
 
 def photo(name: str, scale: int = 1) -> np.ndarray:
     """A scikit-learn sample photograph as uint8 (427, 640, 3), optionally shrunk by ``scale`` (block mean, rounded)."""
-    from zoo.photos import PHOTOS, sample_photographs
+    from zoo.data.photos import PHOTOS, sample_photographs
 
     image = sample_photographs()[PHOTOS.index(name)]
     if scale > 1:
@@ -169,7 +169,7 @@ def keras_model(key: str, dtype: str, checkpoints: str | os.PathLike | None = No
         ``(model, source)``: a :class:`zoo.families.tae.TinyAutoencoder` and where its weights came from.
     """
     import zoo
-    from zoo.convert import load_state_dict, read_state_dict
+    from zoo.pretrained.convert import load_state_dict, read_state_dict
 
     variant, entry, parts, args = MODELS[key]
     args = dict(args)

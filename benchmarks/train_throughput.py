@@ -7,14 +7,14 @@
 Every model gets one baseline row, plain ``model.fit(numpy_array, batch_size=256)``
 with Keras' defaults, and one row per combination of the options, trained
 through aezoo's default path (cached uint8 ``tf.data`` pipeline scaled in-graph,
-``zoo.train.compile_options``) with the option overridden. All rows of a model
+``zoo.training.run.compile_options``) with the option overridden. All rows of a model
 start from the same initial weights, in this one process. Each configuration
 is compiled and trained for one warm-up epoch, then the configurations train
 one epoch each in turn (interleaved, so a shared machine's drift hits them
 alike); step time is epoch time / steps, median (and p90) over the timed epochs.
 FLOPs are 3x the forward pass (``benchmarks.flops``); % of peak is against the
 matmul probe run at the start (``benchmarks.peak``). ``--replicas 2`` adds rows trained
-data-parallel with ``zoo.distribute`` (``MirroredStrategy``, the global batch split over
+data-parallel with ``zoo.training.distribute`` (``MirroredStrategy``, the global batch split over
 the replicas; on a machine without GPUs, over as many logical CPU devices, TensorFlow only).
 """
 
@@ -38,7 +38,7 @@ from benchmarks.common import (
 )
 from benchmarks.flops import training_flops
 from benchmarks.runs import add_backend_arguments, backend_run
-from zoo.cliargs import parse_assignments, positive_int, script_main
+from zoo.utils.cliargs import parse_assignments, positive_int, script_main
 
 BASELINE_BATCH = 256
 XLA_CHOICES = {"default": None, "on": True, "off": False}
@@ -53,9 +53,9 @@ class Trainer:
         import keras
 
         import zoo
-        from zoo import data as zdata
-        from zoo import distribute
-        from zoo.train import compile_options
+        from zoo.data import datasets as zdata
+        from zoo.training import distribute
+        from zoo.training.run import compile_options
 
         self.batch_size, self.precision, self.baseline, self.epochs_done = batch_size, precision, baseline, 0
         self.fit = None
@@ -89,11 +89,12 @@ class Trainer:
         import keras
 
         from benchmarks.backends import resident_batches, to_device
-        from zoo import data as zdata
+        from zoo.data import datasets as zdata
+        from zoo.data.pipeline import make_pipeline
 
         backend = keras.backend.backend()
         if backend == "tensorflow":
-            return {"x": zdata.make_pipeline(x_u8, self.batch_size, shuffle=True, seed=seed), "shuffle": False}
+            return {"x": make_pipeline(x_u8, self.batch_size, shuffle=True, seed=seed), "shuffle": False}
         x = zdata.to_unit_range(x_u8)
         self.model._check_data(x, "fit")  # here, on numpy: zoo's check reads numpy dtypes, not device tensors
         self.fit = functools.partial(keras.Model.fit, self.model)
@@ -110,8 +111,8 @@ class Trainer:
             keras.mixed_precision.set_global_policy("float32")
 
     def epoch(self) -> float:
-        """Train one epoch; return its wall time in seconds (``zoo.timing.EpochTimer``, as ``zoo.train``)."""
-        from zoo.timing import EpochTimer
+        """Train one epoch; return its wall time in seconds (``zoo.utils.timing.EpochTimer``, as ``zoo.training.run``)."""
+        from zoo.utils.timing import EpochTimer
 
         timer = EpochTimer()
         with self._policy():
@@ -205,7 +206,7 @@ def _timed_epochs(text: str) -> int:
 
 def load_images(dataset: str, samples: int | None = None, data_dir: str | None = None) -> np.ndarray:
     """Training images (uint8) of a known dataset's train split or of ``sample:NAME``, the first ``samples``."""
-    from zoo import data as zdata
+    from zoo.data import datasets as zdata
 
     spec = zdata.parse_data_spec(dataset)
     if spec.kind == "sample":

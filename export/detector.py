@@ -29,7 +29,7 @@ from export.publish import artifact_is_file, check_free, size_bytes, stage_expor
 from export.registry import ExportFormat, check_options, check_quantize, get_format
 from export.report import ExportReport, report_path
 from zoo.anomaly import DETECTOR_FILE, ENSEMBLE_FILE, Detector, DetectorEnsemble, load_detector
-from zoo.checks import check_non_negative
+from zoo.utils.checks import check_non_negative
 
 #: The ``part`` of a detector export (it has no other).
 DETECTOR_PART = "detector"

@@ -22,8 +22,8 @@ from export.publish import (
 )
 from export.registry import check_options, check_quantize, get_format
 from export.report import ExportReport, report_path
-from zoo.checks import check_choice, check_non_negative
-from zoo.models import Autoencoder
+from zoo.models.autoencoder import Autoencoder
+from zoo.utils.checks import check_choice, check_non_negative
 
 __all__ = ["LAYOUTS", "ExportValidationError", "artifact_is_file", "check_export", "export_model", "resolve_model"]
 

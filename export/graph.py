@@ -5,9 +5,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from zoo.checks import check_choice
-from zoo.models import PARTS as ZOO_PARTS
-from zoo.models import Autoencoder
+from zoo.models.autoencoder import PARTS as ZOO_PARTS
+from zoo.models.autoencoder import Autoencoder
+from zoo.utils.checks import check_choice
 
 #: Part -> (input name, output name). These names are the exported interface.
 PARTS: dict[str, tuple[str, str]] = {
@@ -119,7 +119,7 @@ def artifact_metadata(model: Autoencoder, part: str, inputs: dict, outputs: dict
         outputs: Output name -> shape, likewise.
         card: The pretrained card, if any.
     """
-    from zoo.environment import environment
+    from zoo.utils.environment import environment
 
     env = environment()
     return {

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from export.registry import FORMATS, ExportFormat
 from export.report import ExportReport, report_path
-from zoo.checks import check_choice
+from zoo.utils.checks import check_choice
 
 STAGING = ".{name}.partial-"
 #: ``layout`` values of :func:`export.export_model`.

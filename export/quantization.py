@@ -205,7 +205,7 @@ def latency_ms(runner, inputs: np.ndarray, sizes: Sequence[int] = LATENCY_BATCH_
     """Median milliseconds per call of ``runner`` at each batch size (inputs tiled to fill a batch)."""
     import statistics
 
-    from zoo.timing import time_calls
+    from zoo.utils.timing import time_calls
 
     out = {}
     for size in sizes:

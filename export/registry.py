@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import keras
 import numpy as np
 
-from zoo.registry import unknown_name_error
+from zoo.utils.checks import unknown_name_error
 
 METADATA_KEY = "aezoo_metadata"
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from export.graph import PARTS, PIPELINE, run_keras, tensor_shape
 from export.registry import quantize_choices
-from zoo.models import Autoencoder
+from zoo.models.autoencoder import Autoencoder
 
 #: float32 exports pass at this max abs error against Keras (Hugging Face exporters' default too).
 DEFAULT_ATOL = 1e-5
@@ -73,13 +73,13 @@ def plan_for(model: Autoencoder, dataset: str, data=None) -> ValidationPlan:
 
     Grayscale models: the bundled sample of ``dataset`` (or ``data``) at :data:`BATCH_SIZES`,
     max abs error against ``atol``. RGB models: crops of real photographs
-    (:mod:`zoo.photos`) at every size of :func:`photo_sizes`, at :data:`PHOTO_BATCH_SIZES`,
+    (:mod:`zoo.data.photos`) at every size of :func:`photo_sizes`, at :data:`PHOTO_BATCH_SIZES`,
     bound ``atol * max(1, S)``; ``data`` may be one array or a list of arrays (one per size).
     """
     if not is_rgb(model):
         images = reference_images(model, dataset, data)
         return ValidationPlan([images], BATCH_SIZES, describe_inputs(data, dataset, images))
-    from zoo.photos import CREDIT, photo_crops
+    from zoo.data.photos import CREDIT, photo_crops
 
     if data is not None:
         sets = [_as_images(d, model.data_shape, "validation_data")
@@ -103,7 +103,7 @@ def sample_images(shape: tuple[int, ...], dataset: str = "mnist") -> np.ndarray 
     ``(height, width, channels)`` shapes; flat shapes of the same size are
     reshaped. Returns None when no sample fits ``shape``.
     """
-    from zoo.data import DATASETS, load_sample, to_unit_range
+    from zoo.data.datasets import DATASETS, load_sample, to_unit_range
 
     x = to_unit_range(load_sample(dataset if dataset in DATASETS else "mnist")[0])
     shape = tuple(shape)
@@ -120,8 +120,8 @@ def sample_images(shape: tuple[int, ...], dataset: str = "mnist") -> np.ndarray 
 
 
 def _as_images(data, expected: tuple[int, ...], what: str) -> np.ndarray:
-    from zoo.checks import check_batch
-    from zoo.data import to_unit_range
+    from zoo.data.datasets import to_unit_range
+    from zoo.utils.checks import check_batch
 
     x = to_unit_range(np.asarray(data))
     check_batch(x, expected, what)

@@ -37,7 +37,7 @@ def _family_checks(name: str, x: np.ndarray, folder: Path) -> dict[str, str]:
     after = model.evaluate(x, verbose=0, return_dict=True)["loss"]
     out["fit"] = "ok" if np.isfinite(after) and after < before else f"loss {before:.4g} -> {after:.4g}"
     if name == "ae_dense":  # aezoo's own training path too: pipeline, compile options, run folder
-        from zoo.train import train
+        from zoo.training.run import train
 
         run = train(name, "sample:mnist", folder / "run", epochs=1, batch_size=100, verbose=0,
                     model_kwargs={"latent_dim": 4, "hidden_units": (16,)})

@@ -28,10 +28,10 @@ import numpy as np  # noqa: E402
 
 import zoo  # noqa: E402
 from tests.helpers import blob_images, tiny_kwargs  # noqa: E402
-from zoo import data as zdata  # noqa: E402
-from zoo import distribute  # noqa: E402
-from zoo.regularizers import KLSparsity  # noqa: E402
-from zoo.train import compile_options  # noqa: E402
+from zoo.data.pipeline import make_pipeline  # noqa: E402
+from zoo.models.regularizers import KLSparsity  # noqa: E402
+from zoo.training import distribute  # noqa: E402
+from zoo.training.run import compile_options  # noqa: E402
 
 FAMILIES = ("ae_dense", "sparse_kl_dense", "denoising_conv", "vae_dense")
 GLOBAL_BATCH, N, EPOCHS = 16, 64, 1
@@ -61,7 +61,7 @@ def fit(name: str, engine: str, overrides: dict, x: np.ndarray):
             model = zoo.create_model(name, **{**tiny_kwargs(name), **overrides})
             model.compile(keras.optimizers.Adam(1e-3), **{**compile_options(model), **STEP_OPTIONS})
         initial = [np.asarray(w) for w in model.get_weights()]
-        data = zdata.make_pipeline(x, GLOBAL_BATCH, shuffle=False)
+        data = make_pipeline(x, GLOBAL_BATCH, shuffle=False)
         history = model.fit(data, epochs=EPOCHS, verbose=0, shuffle=False).history
         return [np.asarray(w) for w in model.get_weights()], history, dist.replicas, initial
     finally:

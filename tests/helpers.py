@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import zoo
-from zoo.registry import builder_arguments
+from zoo.families import builder_arguments
 
 TINY_SHAPE = (16, 16, 1)
 #: The tiny shape of RGB families (Tiny AutoEncoders need sides divisible by 8 or 32).

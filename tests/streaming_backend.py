@@ -16,13 +16,13 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from zoo import data as zdata
-from zoo import streaming
+from zoo.data import streaming
+from zoo.data.pipeline import make_pipeline
 
 
 def _check(folder: str, kind: str, reference: list[bytes]) -> str:
     stream = streaming.open_stream(folder, image_size=(8, 8)).for_model((8, 8, 1), (0.0, 1.0), kind)
-    pipeline = zdata.make_pipeline(stream, 32, seed=2)
+    pipeline = make_pipeline(stream, 32, seed=2)
     if kind != "tfrecord" and not isinstance(pipeline, keras.utils.PyDataset):
         return f"expected a PyDataset, got {type(pipeline).__name__}"
     epochs = []
@@ -49,7 +49,7 @@ def main(folders: str, output: str) -> int:
         except Exception:  # noqa: BLE001 - every failure is reported, not raised
             results[kind] = traceback.format_exc(limit=3)
     try:
-        from zoo.train import train
+        from zoo.training.run import train
 
         with tempfile.TemporaryDirectory() as tmp:
             run = train("ae_dense", folders["npy"], Path(tmp) / "run", epochs=1, batch_size=50, verbose=0,

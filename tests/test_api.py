@@ -6,9 +6,9 @@ import pytest
 
 import zoo
 from tests.helpers import blob_images, tiny_model
-from zoo import data as zdata
-from zoo.evaluate import evaluate
-from zoo.heads import CodeHead
+from zoo.data import datasets as zdata
+from zoo.evaluation.evaluate import evaluate
+from zoo.models.heads import CodeHead
 
 SAMPLE = zdata.to_unit_range(zdata.load_sample("mnist")[0][:16])
 

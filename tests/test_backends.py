@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo import data as zdata
+from zoo.data import datasets as zdata
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ["jax", "torch"]

@@ -8,7 +8,7 @@ import pytest
 
 from aezoo.cli import main
 from benchmarks import common, inference_throughput, peak, report, train_throughput
-from zoo import environment as zenv
+from zoo.utils import environment as zenv
 
 SCRIPTS = {"train": train_throughput, "infer": inference_throughput, "peak": peak}
 

@@ -3,7 +3,7 @@
 import shlex
 
 from aezoo.cli import build_parser
-from zoo.pretrained.build import load_recipes, train_arguments
+from benchmarks.pretrained.build import load_recipes, train_arguments
 
 
 def test_every_recipe_is_a_valid_train_command():

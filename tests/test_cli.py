@@ -104,7 +104,7 @@ def test_the_peak_probe_keeps_the_fastest_of_several_probes(monkeypatch):
 
 def test_evaluate_draws_a_progress_bar_on_stderr_only_when_asked(capsys, tmp_path):
     from tests.helpers import tiny_model
-    from zoo.evaluate import evaluate
+    from zoo.evaluation.evaluate import evaluate
 
     model = tiny_model("ae_dense", input_shape=(28, 28, 1))
     evaluate(model, "sample:mnist", progress=True)

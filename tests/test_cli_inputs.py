@@ -1,6 +1,6 @@
 """Bad files and data on the command line: one line naming the file, what was found and what was expected.
 
-Every command reads data through zoo.data and the input contract (zoo.inputs), so each class of bad
+Every command reads data through zoo.data.datasets and the input contract (zoo.utils.inputs), so each class of bad
 input (corrupt or mislabelled files, dtype, shape, range, emptiness) is refused alike by train,
 evaluate and encode, and nothing is written or changed.
 """
@@ -100,7 +100,7 @@ def test_a_truncated_keras_file_says_so(tmp_path, capsys, command):
 
 
 def test_int64_pixels_in_0_255_are_scaled_like_uint8(tmp_path, capsys):
-    from zoo import data as zdata
+    from zoo.data import datasets as zdata
 
     x = zdata.load_sample("mnist")[0][:20]
     np.save(tmp_path / "u8.npy", x)
@@ -112,7 +112,7 @@ def test_int64_pixels_in_0_255_are_scaled_like_uint8(tmp_path, capsys):
 
 
 def test_evaluate_takes_your_own_data_with_and_without_labels(tmp_path, capsys):
-    from zoo import data as zdata
+    from zoo.data import datasets as zdata
 
     x, y = zdata.load_sample("mnist")
     np.savez(tmp_path / "mine.npz", x=x[:300], y=y[:300])

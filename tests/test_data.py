@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from zoo import data as zdata
+from zoo.data import datasets as zdata
+from zoo.data.pipeline import make_pipeline
 
 
 @pytest.fixture
@@ -104,11 +105,11 @@ def test_float_data_out_of_range_is_rejected():
 
 def test_pipeline_scales_shuffles_and_batches():
     x = np.arange(10 * 4, dtype=np.uint8).reshape(10, 2, 2, 1) * 5
-    batches = list(zdata.make_pipeline(x, batch_size=4, seed=3).as_numpy_iterator())
+    batches = list(make_pipeline(x, batch_size=4, seed=3).as_numpy_iterator())
     assert [len(b) for b in batches] == [4, 4, 2]
     got = np.concatenate(batches)
     assert got.dtype == np.float32 and got.max() <= 1.0
     np.testing.assert_allclose(np.sort(got.reshape(10, -1), axis=0), np.sort(x.reshape(10, -1) / 255, axis=0), rtol=1e-6)
     assert not np.array_equal(got, x / 255)  # shuffled
-    again = np.concatenate(list(zdata.make_pipeline(x, batch_size=4, seed=3).as_numpy_iterator()))
+    again = np.concatenate(list(make_pipeline(x, batch_size=4, seed=3).as_numpy_iterator()))
     np.testing.assert_array_equal(got, again)  # seeded

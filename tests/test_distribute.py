@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zoo import distribute
+from zoo.training import distribute
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Two replicas against one device: float32 sums in another order, nothing more. The weights
@@ -182,7 +182,7 @@ def _error_lines(proc: subprocess.CompletedProcess) -> list[str]:
 
 
 def test_multi_worker_without_tf_config_names_it_and_leaves_no_folder(tmp_path, monkeypatch):
-    from zoo.train import train
+    from zoo.training.run import train
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ValueError, match="needs the TF_CONFIG environment variable, e.g. "):

@@ -5,8 +5,8 @@ import pytest
 
 import zoo
 from tests.helpers import blob_images, tiny_model
-from zoo.layers import AdditiveGaussianNoise, MaskingNoise, SaltAndPepperNoise
-from zoo.regularizers import KLSparsity, L1Activity
+from zoo.models.layers import AdditiveGaussianNoise, MaskingNoise, SaltAndPepperNoise
+from zoo.models.regularizers import KLSparsity, L1Activity
 
 
 def test_unknown_model_suggests_close_matches():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import blob_images, tiny_model
-from zoo.evaluate import linear_probe, psnr, reconstruction_metrics, sparsity_metrics, vae_metrics
+from zoo.evaluation.evaluate import linear_probe, psnr, reconstruction_metrics, sparsity_metrics, vae_metrics
 
 
 def test_psnr_closed_form():
@@ -55,7 +55,7 @@ def test_the_probe_solves_scikit_learns_logistic_regression():
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from zoo.metrics import _standardise, fit_logistic_regression
+    from zoo.models.metrics import _standardise, fit_logistic_regression
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 4, 3000)

@@ -11,7 +11,7 @@ import zoo
 from export import FORMATS, export_model, load_artifact
 from export.graph import PARTS
 from tests.helpers import TINY_SHAPE, blob_images, tiny_model, tiny_shape
-from zoo import data as zdata
+from zoo.data import datasets as zdata
 
 IMAGES = blob_images(16, TINY_SHAPE, seed=3)
 

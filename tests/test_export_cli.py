@@ -8,7 +8,7 @@ import pytest
 import export
 import zoo
 from aezoo.cli import main
-from zoo import data as zdata
+from zoo.data import datasets as zdata
 
 
 def _sample(tmp_path, n=20):

@@ -11,7 +11,7 @@ import zoo
 from aezoo.cli import main
 from export import ExportReport, export_model, load_artifact
 from tests.helpers import TINY_SHAPE, blob_images, tiny_model
-from zoo import data as zdata
+from zoo.data import datasets as zdata
 
 IMAGES = blob_images(8, TINY_SHAPE, seed=9)
 

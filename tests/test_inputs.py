@@ -1,11 +1,11 @@
-"""The input contract (zoo.inputs): one set of rules for every Autoencoder entry point, and no data changed."""
+"""The input contract (zoo.utils.inputs): one set of rules for every Autoencoder entry point, and no data changed."""
 
 import numpy as np
 import pytest
 
 import zoo
 from tests.helpers import TINY_SHAPE, blob_images, tiny_model
-from zoo.inputs import as_model_input
+from zoo.utils.inputs import as_model_input
 
 ENTRY_POINTS = {
     "fit": lambda m, x: m.fit(x, epochs=1, verbose=0),
@@ -160,7 +160,7 @@ def test_as_model_input_without_a_shape_keeps_the_layout():
 
 
 def test_the_pretrained_path_matches_the_cli_scaling():
-    from zoo import data as zdata
+    from zoo.data import datasets as zdata
 
     x_u8 = zdata.load_sample("mnist")[0][:8]
     model = zoo.load_pretrained("ae_dense.mnist")

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from zoo.layers import AdditiveGaussianNoise, MaskingNoise, SaltAndPepperNoise
+from zoo.models.layers import AdditiveGaussianNoise, MaskingNoise, SaltAndPepperNoise
 
 N = 200_000
 

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from tests.helpers import blob_images, tiny_model
-from zoo.layers import GaussianSampling
-from zoo.losses import gaussian_kl, jacobian_frobenius_sq, reconstruction_error
+from zoo.models.layers import GaussianSampling
+from zoo.models.losses import gaussian_kl, jacobian_frobenius_sq, reconstruction_error
 
 
 def _finite_difference_frobenius(fn, x, eps=1e-5):

@@ -4,7 +4,7 @@ import numpy as np
 from PIL import Image
 
 from tests.helpers import blob_images, tiny_model
-from zoo.plots import latent_scatter, reconstruction_grid
+from zoo.evaluation.plots import latent_scatter, reconstruction_grid
 
 
 def test_reconstruction_grid_rows(tmp_path):

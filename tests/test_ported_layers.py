@@ -14,7 +14,7 @@ import torch
 from keras import ops
 
 from zoo.families.tae import build_network
-from zoo.ported import GroupNorm, NearestUpsample, SoftClamp
+from zoo.models.ported import GroupNorm, NearestUpsample, SoftClamp
 
 RNG = np.random.default_rng(0)
 

@@ -8,9 +8,9 @@ import pytest
 
 import zoo
 from aezoo.cli import main as cli
-from zoo import data as zdata
 from zoo import pretrained
-from zoo.evaluate import evaluate
+from zoo.data import datasets as zdata
+from zoo.evaluation.evaluate import evaluate
 
 NAMES = zoo.list_pretrained(kind="trained")  # ported entries: tests/test_tae_pretrained.py
 CARD_FIELDS = {"dataset", "split", "preprocessing", "input_shape", "latent_dim", "family_args", "weights",

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from zoo.regularizers import KLSparsity, L1Activity
+from zoo.models.regularizers import KLSparsity, L1Activity
 
 
 def test_l1_matches_numpy():

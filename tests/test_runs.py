@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from aezoo.cli import main
-from zoo import train as ztrain
-from zoo.train import train
+from zoo.training import run as ztrain
+from zoo.training.run import train
 
 TINY = {"latent_dim": 4, "hidden_units": (16,)}
 ARGV = ["ae_dense", "--dataset", "sample:mnist", "--epochs", "3", "--batch-size", "100", "--latent-dim", "4",

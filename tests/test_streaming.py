@@ -1,4 +1,4 @@
-"""Data that streams from disk (zoo.streaming, zoo.pack, `aezoo data pack`): same content as in memory, seeded
+"""Data that streams from disk (zoo.data.streaming, zoo.data.pack, `aezoo data pack`): same content as in memory, seeded
 order, auto-shard across workers, manifest verification, atomic packing and one-line errors.
 
 The data are tiny (a few hundred 8x8 or 16x16 images); the JAX backend runs in a subprocess.
@@ -16,11 +16,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-import zoo.pack
+import zoo.data.pack
 from aezoo.cli import main
-from zoo import data as zdata
-from zoo import streaming
-from zoo.pipeline import StreamBatches
+from zoo.data import datasets as zdata
+from zoo.data import streaming
+from zoo.data.pipeline import StreamBatches, make_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPE = (8, 8, 1)
@@ -60,8 +60,8 @@ def folders(tmp_path_factory, x) -> dict[str, Path]:
         sub = root / "images" / f"d{i // 100}"
         sub.mkdir(exist_ok=True)
         Image.fromarray(image[..., 0]).save(sub / f"{i:04d}.png")
-    zoo.pack.pack(root / "npy", root / "tfrecord", shard_size=40, storage="tfrecord")
-    zoo.pack.pack(root / "npy", root / "packed_npy", shard_size=40, storage="npy")
+    zoo.data.pack.pack(root / "npy", root / "tfrecord", shard_size=40, storage="tfrecord")
+    zoo.data.pack.pack(root / "npy", root / "packed_npy", shard_size=40, storage="npy")
     return {kind: root / kind for kind in KINDS}
 
 
@@ -79,15 +79,15 @@ def test_shape_dtype_and_count_come_from_headers(folders, kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_epochs_hold_the_in_memory_examples_in_a_seeded_order_that_changes(folders, x, kind):
     stream = _open(folders, kind)
-    in_memory = _rows(zdata.make_pipeline(x, 32, seed=5))
-    ds = zdata.make_pipeline(stream, 32, seed=5)
+    in_memory = _rows(make_pipeline(x, 32, seed=5))
+    ds = make_pipeline(stream, 32, seed=5)
     first, second = _epoch(ds), _epoch(ds)
     assert first.dtype == np.float32 and first.shape == (N, *SHAPE)
     assert _rows([first]) == _rows([second]) == in_memory
     assert not np.array_equal(first, second), "the order must change between epochs"
-    again = _epoch(zdata.make_pipeline(_open(folders, kind), 32, seed=5))
+    again = _epoch(make_pipeline(_open(folders, kind), 32, seed=5))
     np.testing.assert_array_equal(again, first)
-    assert not np.array_equal(_epoch(zdata.make_pipeline(stream, 32, seed=6)), first)
+    assert not np.array_equal(_epoch(make_pipeline(stream, 32, seed=6)), first)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -95,13 +95,13 @@ def test_two_workers_auto_shard_to_every_example_once(folders, x, kind):
     # What MultiWorkerMirroredStrategy applies to a dataset (the policy comes from the dataset's options).
     from tensorflow.python.data.experimental.ops.distribute import _AutoShardDataset
 
-    ds = zdata.make_pipeline(_open(folders, kind), 16, seed=1)
+    ds = make_pipeline(_open(folders, kind), 16, seed=1)
     policy = ds.options().experimental_distribute.auto_shard_policy
     assert policy == (tf.data.experimental.AutoShardPolicy.FILE if kind in FILE_SHARDED
                       else tf.data.experimental.AutoShardPolicy.DATA)
     # Each worker builds its own pipeline, as its own process would: the same seed gives every worker the same
     # order, so with DATA sharding they keep complementary examples.
-    workers = [_epoch(_AutoShardDataset(zdata.make_pipeline(_open(folders, kind), 16, seed=1), 2, i))
+    workers = [_epoch(_AutoShardDataset(make_pipeline(_open(folders, kind), 16, seed=1), 2, i))
                for i in range(2)]
     assert _rows(workers) == _rows([x.astype(np.float32) / 255])
     assert all(len(w) > 0 for w in workers)
@@ -177,7 +177,7 @@ def test_packing_a_known_dataset_and_training_from_it_end_to_end(tmp_path, capsy
 
 def test_a_tampered_shard_is_refused_before_training(folders, tmp_path, capsys):
     copy = tmp_path / "copy"
-    zoo.pack.pack(folders["npy"], copy, shard_size=100)
+    zoo.data.pack.pack(folders["npy"], copy, shard_size=100)
     shard = copy / "shard-00001-of-00002.npy"
     data = bytearray(shard.read_bytes())
     data[-1] ^= 1
@@ -190,7 +190,7 @@ def test_a_tampered_shard_is_refused_before_training(folders, tmp_path, capsys):
 
 
 def test_an_interrupted_pack_leaves_nothing(folders, tmp_path, monkeypatch):
-    write, calls = zoo.pack._write_shard, []
+    write, calls = zoo.data.pack._write_shard, []
 
     def interrupted(*args):
         calls.append(1)
@@ -198,9 +198,9 @@ def test_an_interrupted_pack_leaves_nothing(folders, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return write(*args)
 
-    monkeypatch.setattr(zoo.pack, "_write_shard", interrupted)
+    monkeypatch.setattr(zoo.data.pack, "_write_shard", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        zoo.pack.pack(folders["npy"], tmp_path / "out", shard_size=40)
+        zoo.data.pack.pack(folders["npy"], tmp_path / "out", shard_size=40)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -262,7 +262,7 @@ def test_float_shards_without_a_channel_axis_follow_the_input_contract(tmp_path)
     np.save(tmp_path / "ok" / "b.npy", x[10:])
     stream = streaming.open_stream(tmp_path / "ok").for_model(SHAPE, (0.0, 1.0), "fit")
     assert stream.shape == (30, *SHAPE)
-    assert _rows(zdata.make_pipeline(stream, 7, seed=0)) == _rows([x[..., None]])
+    assert _rows(make_pipeline(stream, 7, seed=0)) == _rows([x[..., None]])
     (tmp_path / "bad").mkdir()
     np.save(tmp_path / "bad" / "a.npy", x * 2)
     with pytest.raises(ValueError, match=r"float data must lie in \[0, 1\].*Received range"):
@@ -270,10 +270,10 @@ def test_float_shards_without_a_channel_axis_follow_the_input_contract(tmp_path)
 
 
 def test_a_killed_pack_leaves_no_output_and_the_next_pack_cleans_up(folders, tmp_path):
-    script = ("import sys, zoo.pack\nwrite = zoo.pack._write_shard\n"
+    script = ("import sys, zoo.data.pack\nwrite = zoo.data.pack._write_shard\n"
               + "def stop(*args):\n    write(*args)\n    print('wrote', flush=True)\n    sys.stdin.readline()\n"
-              + "zoo.pack._write_shard = stop\n"
-              + f"zoo.pack.pack({str(folders['npy'])!r}, {str(tmp_path / 'out')!r}, shard_size=40)\n")
+              + "zoo.data.pack._write_shard = stop\n"
+              + f"zoo.data.pack.pack({str(folders['npy'])!r}, {str(tmp_path / 'out')!r}, shard_size=40)\n")
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True)
     assert proc.stdout.readline().strip() == "wrote"  # one shard written, the pack in progress
@@ -281,5 +281,5 @@ def test_a_killed_pack_leaves_no_output_and_the_next_pack_cleans_up(folders, tmp
     proc.wait()
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == [f".out.partial-{proc.pid}"]
-    zoo.pack.pack(folders["npy"], tmp_path / "out", shard_size=40)
+    zoo.data.pack.pack(folders["npy"], tmp_path / "out", shard_size=40)
     assert [p.name for p in tmp_path.iterdir()] == ["out"]

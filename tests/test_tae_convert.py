@@ -1,4 +1,4 @@
-"""zoo.convert and `aezoo convert`: every variant against an independent PyTorch module, and every refusal in one line."""
+"""zoo.pretrained.convert and `aezoo convert`: every variant against an independent PyTorch module, and every refusal in one line."""
 
 import keras
 import numpy as np
@@ -8,8 +8,8 @@ import torch
 import zoo
 from aezoo.cli import main as cli
 from benchmarks.peers import tae_torch
-from zoo import convert
-from zoo.evaluate import load_photos
+from zoo.evaluation.evaluate import load_photos
+from zoo.pretrained import convert
 
 #: Non-square, divisible by 32 so that every variant (8x and 32x down) takes it.
 SIZE = (64, 96)

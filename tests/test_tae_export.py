@@ -12,7 +12,7 @@ import zoo
 from aezoo.cli import main
 from aezoo.latent_commands import latent_png
 from export import export_model, load_artifact
-from zoo.photos import photo_crops
+from zoo.data.photos import photo_crops
 
 SIZES = ((64, 64), (96, 128))
 

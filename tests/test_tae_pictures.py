@@ -1,4 +1,4 @@
-"""Pictures of the Tiny AutoEncoders (zoo.tae_pictures) and ``aezoo reconstruct``: figures, sizes, one-line errors."""
+"""Pictures of the Tiny AutoEncoders (zoo.evaluation.tae_pictures) and ``aezoo reconstruct``: figures, sizes, one-line errors."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from PIL import Image
 
 import zoo
 from aezoo.cli import main
-from zoo.families.tae import scale_latents
-from zoo.tae_pictures import (
+from zoo.evaluation.tae_pictures import (
     as_rgb_image,
     latent_figure,
     latent_mosaic,
@@ -19,6 +18,7 @@ from zoo.tae_pictures import (
     reconstruct_image,
     reconstruction_figure,
 )
+from zoo.families.tae import scale_latents
 
 RNG = np.random.default_rng(0)
 

@@ -13,8 +13,9 @@ import torch
 import zoo
 from aezoo.cli import main as cli
 from benchmarks.peers import tae_torch
-from zoo import convert, pretrained
-from zoo.evaluate import PHOTOS, SAMPLE_PHOTO_SIZE, evaluate_photos, load_photos, photo_metrics
+from zoo import pretrained
+from zoo.evaluation.evaluate import PHOTOS, SAMPLE_PHOTO_SIZE, evaluate_photos, load_photos, photo_metrics
+from zoo.pretrained import convert
 
 ROOT = Path(__file__).resolve().parents[1]
 #: sha256sum of the upstream files (github madebyollin/taesd at 5cccb12), computed outside aezoo.
@@ -91,7 +92,7 @@ def test_sana_is_encoder_only_and_its_decoder_is_refused_for_export():
     assert card.extra["reference"]["latent_max_abs_error"] < 1e-4
 
 
-#: Hashes of the upstream checkpoints' tensors (``zoo.convert.tensor_sha256`` of ``torch.load`` of each
+#: Hashes of the upstream checkpoints' tensors (``zoo.pretrained.convert.tensor_sha256`` of ``torch.load`` of each
 #: .pth at commit 5cccb12, computed on 2026-12-05): the .pth files themselves cannot ship here.
 UPSTREAM_TENSOR_SHA256 = {
     "taef2_encoder.pth": "2bdc0d8a0662152b9b5d9e97d4cec9a5871dab37a555cf094ed5c1e597f020ee",

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from zoo.train import TrainingDiverged, train
+from zoo.training.run import TrainingDiverged, train
 
 TINY = {"latent_dim": 4, "hidden_units": (16,)}
 

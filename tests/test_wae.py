@@ -7,7 +7,7 @@ from keras import ops
 
 import zoo
 from tests.helpers import blob_images, tiny_model
-from zoo.evaluate import evaluate
+from zoo.evaluation.evaluate import evaluate
 from zoo.families.wae import IMQ_SCALES, MMDPenalty, mmd_imq
 
 

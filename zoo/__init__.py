@@ -16,25 +16,30 @@ from __future__ import annotations
 
 import importlib
 
+from zoo.families import list_models
+from zoo.models.registry import register_model
 from zoo.pretrained import get_card, list_pretrained, load_encoder, load_pretrained, load_weights
-from zoo.registry import list_models, register_model
 from zoo.version import __version__
 
 #: Public names loaded on first use: name -> module that defines it.
 _LAZY = {
     "create_model": "zoo.factory",
-    "CodeHead": "zoo.heads",
-    "PARTS": "zoo.models", "VAE": "zoo.models", "Autoencoder": "zoo.models",
-    "ContractiveAutoencoder": "zoo.models",
+    "CodeHead": "zoo.models.heads",
+    "PARTS": "zoo.models.autoencoder", "VAE": "zoo.models.autoencoder", "Autoencoder": "zoo.models.autoencoder",
+    "ContractiveAutoencoder": "zoo.models.autoencoder",
 }
-_SUBMODULES = ("heads", "layers", "losses", "regularizers", "families", "models")
+#: Modules reachable as attributes (``zoo.regularizers.KLSparsity``): name -> module.
+_SUBMODULES = {
+    "heads": "zoo.models.heads", "layers": "zoo.models.layers", "losses": "zoo.models.losses",
+    "regularizers": "zoo.models.regularizers", "families": "zoo.families", "models": "zoo.models",
+}
 
 
 def __getattr__(name: str):
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
     elif name in _SUBMODULES:
-        value = importlib.import_module(f"zoo.{name}")
+        value = importlib.import_module(_SUBMODULES[name])
     else:
         raise AttributeError(f"module 'zoo' has no attribute {name!r}")
     globals()[name] = value

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo.models import Autoencoder
+from zoo.families import build_model, list_models
+from zoo.models.autoencoder import Autoencoder
 from zoo.pretrained import build_from_card, get_card, list_pretrained, load_pretrained
-from zoo.registry import build_model, list_models, unknown_name_error
+from zoo.utils.checks import unknown_name_error
 
 
 def create_model(name: str, pretrained: bool = False, **kwargs: Any) -> Autoencoder:

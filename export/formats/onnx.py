@@ -129,7 +129,7 @@ class ONNXFormat(ExportFormat):
                   opset: int | None = None, calibration_method: str | None = None) -> Calibrated:
         import onnx
 
-        from zoo.checks import check_choice
+        from zoo.utils.checks import check_choice
 
         method = check_choice("calibration_method", calibration_method or DEFAULT_CALIBRATION,
                               tuple(CALIBRATION_METHODS))

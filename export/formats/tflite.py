@@ -40,7 +40,7 @@ from export.registry import (
     register_format,
     single_key,
 )
-from zoo.environment import package_version
+from zoo.utils.environment import package_version
 
 SIGNATURE = "serving_default"
 #: Quantize options that are calibrated on representative data.

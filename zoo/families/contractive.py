@@ -1,8 +1,8 @@
 """Contractive autoencoders: a penalty on the Frobenius norm of the encoder's Jacobian."""
 
-from zoo.assemble import DENSE_UNITS, MNIST_SHAPE, assemble
-from zoo.models import Autoencoder, ContractiveAutoencoder
-from zoo.registry import register_model
+from zoo.models.assemble import DENSE_UNITS, MNIST_SHAPE, assemble
+from zoo.models.autoencoder import Autoencoder, ContractiveAutoencoder
+from zoo.models.registry import register_model
 
 
 @register_model

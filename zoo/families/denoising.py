@@ -1,8 +1,8 @@
 """Denoising autoencoders: the input is corrupted in training only, the target stays clean."""
 
-from zoo.assemble import CONV_FILTERS, DENSE_UNITS, MNIST_SHAPE, assemble, make_corruption
-from zoo.models import Autoencoder
-from zoo.registry import register_model
+from zoo.models.assemble import CONV_FILTERS, DENSE_UNITS, MNIST_SHAPE, assemble, make_corruption
+from zoo.models.autoencoder import Autoencoder
+from zoo.models.registry import register_model
 
 
 @register_model

@@ -1,10 +1,10 @@
 """Sparse autoencoders: an L1 or KL-divergence activity penalty on the code."""
 
-from zoo.assemble import CONV_FILTERS, DENSE_UNITS, MNIST_SHAPE, assemble
-from zoo.heads import ActivityPenalty
-from zoo.models import Autoencoder
-from zoo.registry import register_model
-from zoo.regularizers import KLSparsity, L1Activity
+from zoo.models.assemble import CONV_FILTERS, DENSE_UNITS, MNIST_SHAPE, assemble
+from zoo.models.autoencoder import Autoencoder
+from zoo.models.heads import ActivityPenalty
+from zoo.models.registry import register_model
+from zoo.models.regularizers import KLSparsity, L1Activity
 
 
 def _kl_code_activation(code_activation: str) -> str:

@@ -17,7 +17,7 @@ Conventions (those of the original):
 
 The architecture is written once as data (:func:`encoder_spec`, :func:`decoder_spec`),
 from which the Keras graph is built here and the PyTorch parameter names are
-derived by the converter (``zoo.convert``): every layer with weights is named
+derived by the converter (``zoo.pretrained.convert``): every layer with weights is named
 after the PyTorch module it reproduces, dots written as dashes (``"encoder-4-conv-0"`` is
 ``encoder[4].conv[0]``; the PyTorch backend forbids dots in names).
 """
@@ -29,11 +29,11 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
-from zoo.checks import check_choice, check_positive_int
-from zoo.inputs import as_model_input
-from zoo.models import Autoencoder
-from zoo.ported import GroupNorm, InferenceClip, NearestUpsample, SoftClamp
-from zoo.registry import register_model
+from zoo.models.autoencoder import Autoencoder
+from zoo.models.ported import GroupNorm, InferenceClip, NearestUpsample, SoftClamp
+from zoo.models.registry import register_model
+from zoo.utils.checks import check_choice, check_positive_int
+from zoo.utils.inputs import as_model_input
 
 #: ``tanh(z / 3) * 3`` bound of the latents, and the offset used to store them as [0, 1] images.
 LATENT_MAGNITUDE = 3.0

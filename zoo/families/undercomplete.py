@@ -1,8 +1,8 @@
 """Undercomplete autoencoders: a code narrower than the input, nothing else (dense, conv, linear)."""
 
-from zoo.assemble import CONV_FILTERS, DENSE_UNITS, MNIST_SHAPE, assemble
-from zoo.models import Autoencoder
-from zoo.registry import register_model
+from zoo.models.assemble import CONV_FILTERS, DENSE_UNITS, MNIST_SHAPE, assemble
+from zoo.models.autoencoder import Autoencoder
+from zoo.models.registry import register_model
 
 
 @register_model

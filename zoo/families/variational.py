@@ -1,9 +1,9 @@
 """Variational autoencoders: a Gaussian posterior head and the β-weighted ELBO."""
 
-from zoo.assemble import CONV_FILTERS, DENSE_UNITS, MNIST_SHAPE, assemble
-from zoo.heads import GaussianSampling
-from zoo.models import VAE, Autoencoder
-from zoo.registry import register_model
+from zoo.models.assemble import CONV_FILTERS, DENSE_UNITS, MNIST_SHAPE, assemble
+from zoo.models.autoencoder import VAE, Autoencoder
+from zoo.models.heads import GaussianSampling
+from zoo.models.registry import register_model
 
 
 @register_model

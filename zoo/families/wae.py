@@ -18,12 +18,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from zoo import backend
-from zoo.assemble import CONV_FILTERS, DENSE_UNITS, MNIST_SHAPE, assemble
-from zoo.checks import check_non_negative
-from zoo.heads import CodeHead
-from zoo.models import Autoencoder
-from zoo.registry import register_model
+from zoo.models import backend
+from zoo.models.assemble import CONV_FILTERS, DENSE_UNITS, MNIST_SHAPE, assemble
+from zoo.models.autoencoder import Autoencoder
+from zoo.models.heads import CodeHead
+from zoo.models.registry import register_model
+from zoo.utils.checks import check_non_negative
 
 #: Kernel scales of the paper's MNIST experiments, as multiples of 2 · d · σ².
 IMQ_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)

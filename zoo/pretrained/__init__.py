@@ -7,7 +7,7 @@ VAEs, and the decoder), so an encoder loads without its decoder.
 
 Entries are of two kinds (:attr:`Card.kind`): ``"trained"`` here on MNIST or
 Fashion-MNIST (their ``training`` names the ``aezoo train`` run), and
-``"ported"`` from another framework's checkpoint by :mod:`zoo.convert` (e.g.
+``"ported"`` from another framework's checkpoint by :mod:`zoo.pretrained.convert` (e.g.
 ``tae.flux2``: ``training`` names the ``aezoo convert`` command and ``source``
 the original files, author and licence; sizes in ``input_shape`` may be None,
 and a part the original does not publish has no weights file). A folder written
@@ -29,12 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zoo.registry import build_model, unknown_name_error
+from zoo.families import build_model
+from zoo.utils.checks import unknown_name_error
 
 if TYPE_CHECKING:
     import keras
 
-    from zoo.models import Autoencoder
+    from zoo.models.autoencoder import Autoencoder
 
 PRETRAINED_DIR = Path(__file__).parent
 #: A card's metrics are reproduced when every one is within this relative difference.
@@ -278,7 +279,7 @@ def compare_metrics(metrics: dict, card_metrics: dict, rtol: float = CARD_RTOL) 
     """Lines ``metric card now rel`` for every scalar card metric; failures end with ``FAIL``.
 
     Args:
-        metrics: Freshly computed metrics (:func:`zoo.evaluate.evaluate`).
+        metrics: Freshly computed metrics (:func:`zoo.evaluation.evaluate.evaluate`).
         card_metrics: The card's ``metrics`` (or ``sample_metrics``).
         rtol: Largest relative difference that still reproduces the card.
 

@@ -1,0 +1,211 @@
+"""Evaluation on a full test split: reconstruction, linear probes, and the family's own metrics.
+
+The metric definitions are in :mod:`zoo.models.metrics` (and ``docs/metrics.md``);
+which family metrics apply is the model's business
+(:meth:`zoo.Autoencoder.evaluation_metrics`: its head and its corruption).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zoo.data import datasets as zdata
+from zoo.models.autoencoder import Autoencoder
+from zoo.models.metrics import (  # noqa: F401  (evaluate's public names before zoo.models.metrics existed)
+    denoising_metrics,
+    linear_probe,
+    pca_probe,
+    psnr,
+    reconstruction_metrics,
+    sparsity_metrics,
+    vae_metrics,
+)
+from zoo.utils.progress import steps
+
+#: Share of a labelled user file that trains the probe (the rest scores it); the split is seeded.
+USER_PROBE_TRAIN_FRACTION = 0.8
+
+
+def _user_data(model: Autoencoder, path: str, probe: bool, seed: int):
+    """``(x_test, y_test, probe_split)`` from your own file: all of it is scored, a seeded split probes."""
+    shape = model.data_shape
+    size = tuple(shape[:2]) if len(shape) == 3 else None
+    x, y = zdata.load_user_data(path, image_size=size, grayscale=len(shape) != 3 or shape[2] == 1, labels=True)
+    x = model.prepare_input(x, f"--dataset {path}")
+    if not probe or y is None:
+        return x, None, None
+    order = np.random.default_rng(seed).permutation(len(x))
+    cut = int(len(x) * USER_PROBE_TRAIN_FRACTION)
+    if cut < 2 or len(x) - cut < 1 or len(np.unique(y[order[:cut]])) < 2:
+        raise ValueError(f"--dataset {path}: the probe needs at least two classes among the labelled examples "
+                         + f"of its {USER_PROBE_TRAIN_FRACTION:.0%} split; pass --no-probe.")
+    return x, y, (order[:cut], order[cut:])
+
+
+def evaluate(
+    model: Autoencoder,
+    dataset: str,
+    data_dir=None,
+    probe: bool = True,
+    seed: int = 0,
+    batch_size: int = 512,
+    download: bool = False,
+    progress: bool | None = False,
+) -> dict:
+    """All metrics that apply to ``model`` on ``dataset``'s full test split, or on your own data.
+
+    Args:
+        model: A trained :class:`zoo.Autoencoder`.
+        dataset: ``"mnist"``, ``"fashion_mnist"``, ``"sample:NAME"`` (bundled 1k, no probe),
+            or a path (``.npz`` with ``x`` and optional labels ``y``, ``.npy``, ``.csv``,
+            an image folder): every example is scored; with labels, the probes fit on a
+            seeded 80% of them and score the other 20%; without labels there is no probe.
+        data_dir: Folder holding ``<dataset>.npz``.
+        probe: Also fit the linear probes (needs the train split, or labels).
+        seed: Seeds the corruption and VAE sample and the probes.
+        batch_size: Inference batch size.
+        download: Let tensorflow-datasets download a missing dataset.
+        progress: Draw a progress bar of the steps on stderr (None: when it is a terminal).
+
+    Returns:
+        A flat JSON-ready dict (see :mod:`zoo.models.metrics` for definitions).
+    """
+    spec = zdata.parse_data_spec(dataset)
+    y_test, split = None, None
+    if spec.kind == "sample":
+        x_test, y_test = zdata.load_sample(spec.name)
+        probe = False
+    elif spec.kind == "dataset":
+        x_test, y_test = zdata.load_dataset(spec.name, "test", data_dir, download)
+    else:
+        x_test, y_test, split = _user_data(model, spec.name, probe, seed)
+        probe = split is not None
+    x_test = model.prepare_input(x_test, f"--dataset {dataset}")
+    out: dict = {"dataset": str(spec), "split": "test" if spec.kind != "path" else "all", "n_test": int(len(x_test))}
+    names = ["reconstruction", "family metrics"] + (["encode train split", "probe", "PCA probe"] if probe else [])
+    with steps(len(names), f"evaluate {getattr(model, 'pretrained_name', None) or model.name}", progress) as bar:
+        bar.start(names[0])
+        out.update(reconstruction_metrics(x_test, model.predict(x_test, batch_size=batch_size, verbose=0)))
+        codes = model.encode(x_test, batch_size=batch_size)
+        bar.done()
+        bar.start(names[1])
+        out["code_mean_activation"] = float(np.mean(np.abs(codes)))
+        out.update(model.evaluation_metrics(x_test, codes, seed=seed, batch_size=batch_size))
+        bar.done()
+        if not probe:
+            return out
+        bar.start(names[2])
+        flat = codes.reshape(len(codes), -1)
+        if split is None:
+            x_train, y_train = zdata.load_dataset(spec.name, "train", data_dir, download)
+            x_train = model.prepare_input(x_train, f"--dataset {dataset} (train split)")
+            z_train = model.encode(x_train, batch_size=batch_size).reshape(len(x_train), -1)
+            z_test, x_probe_test, y_probe_test = flat, x_test, y_test
+        else:
+            (train, test), x_all = split, x_test
+            x_train, y_train, z_train = x_all[train], y_test[train], flat[train]
+            z_test, x_probe_test, y_probe_test = flat[test], x_all[test], y_test[test]
+            out["probe_split"] = f"seeded {len(train)}/{len(test)} split of the labelled examples"
+        bar.done()
+        bar.start(names[3])
+        out["probe_accuracy"] = linear_probe(z_train, y_train, z_test, y_probe_test, seed)
+        bar.done()
+        bar.start(names[4])
+        out["pca_probe_accuracy"] = pca_probe(x_train, y_train, x_probe_test, y_probe_test, model.latent_dim, seed)
+        out["probe_components"] = model.latent_dim
+        bar.done()
+    return out
+
+
+def format_table(metrics: dict) -> str:
+    """Two-column text table of the scalar metrics."""
+    rows = [(k, v) for k, v in metrics.items() if not isinstance(v, (list, dict))]
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{'metric':<{width}}  value", f"{'-' * width}  -----"]
+    for key, value in rows:
+        shown = f"{value:.5g}" if isinstance(value, float) else str(value)
+        lines.append(f"{key:<{width}}  {shown}")
+    return "\n".join(lines)
+
+
+#: Real RGB photographs that ship offline (:mod:`zoo.data.photos`): the ``dataset`` name of photo metrics.
+PHOTOS = "sklearn_photos"
+#: Side of the square centre crops of ``sklearn_photos:128``, the quick variant the tests use.
+SAMPLE_PHOTO_SIZE = 128
+
+
+def parse_photos(spec: str) -> int | None:
+    """``"sklearn_photos"`` -> None (crops to the largest multiple of 32); ``"sklearn_photos:128"`` -> 128."""
+    name, _, size = str(spec).partition(":")
+    if name != PHOTOS or (size and not size.isdigit()):
+        raise ValueError(f"Expected {PHOTOS} or {PHOTOS}:SIZE. Received: {spec!r}")
+    return int(size) if size else None
+
+
+def load_photos(size: int | None = None, multiple: int = 32) -> dict[str, np.ndarray]:
+    """The sample photographs, centre-cropped, as float32 RGB in [0, 1] (``x / 255``).
+
+    Args:
+        size: Crop ``size x size``; None crops each side to the largest multiple of
+            ``multiple`` (china.jpg and flower.jpg, 427x640, become 416x640).
+        multiple: What the crop's sides must divide by (32 suits every Tiny AutoEncoder).
+
+    Returns:
+        ``{"china": (H, W, 3) array, "flower": ...}``.
+    """
+    from zoo.data.photos import PHOTOS as FILES
+    from zoo.data.photos import sample_photographs
+
+    out = {}
+    for file, image in zip(FILES, sample_photographs(), strict=True):
+        h, w = image.shape[:2]
+        ch, cw = (size, size) if size else (h // multiple * multiple, w // multiple * multiple)
+        top, left = (h - ch) // 2, (w - cw) // 2
+        out[file.split(".")[0]] = image[top:top + ch, left:left + cw].astype(np.float32) / 255.0
+    return out
+
+
+def photo_metrics(photos: dict[str, np.ndarray], encode, decode=None) -> dict:
+    """Latent statistics and, with ``decode``, the round trip's PSNR per photograph and their mean.
+
+    The same function scores the Keras port and the PyTorch reference, so their numbers compare directly.
+
+    Args:
+        photos: Name -> (H, W, 3) image in [0, 1] (:func:`load_photos`).
+        encode: (1, H, W, 3) images -> (1, h, w, C) latents (numpy in, numpy out).
+        decode: Latents -> images in [0, 1]; None for an encoder-only model.
+
+    Returns:
+        ``psnr_<name>`` per photograph and ``psnr`` (their mean) with a decoder, and
+        ``latent_mean``/``latent_std``/``latent_min``/``latent_max``/``latent_abs_mean`` over all latents.
+    """
+    out: dict = {"dataset": PHOTOS, "n_test": len(photos),
+                 "crops": {name: "x".join(map(str, x.shape[:2])) for name, x in photos.items()}}
+    latents, scores = [], []
+    for name, x in photos.items():
+        z = np.asarray(encode(x[None]), dtype=np.float64)
+        latents.append(z.ravel())
+        if decode is not None:
+            x_hat = np.clip(np.asarray(decode(z.astype(np.float32)), dtype=np.float64), 0.0, 1.0)
+            mse = float(np.mean((x_hat[0] - x.astype(np.float64)) ** 2))
+            out[f"psnr_{name}"] = float(10 * np.log10(1.0 / max(mse, 1e-10)))
+            scores.append(out[f"psnr_{name}"])
+    if scores:
+        out["psnr"] = float(np.mean(scores))
+    z = np.concatenate(latents)
+    out.update(latent_mean=float(z.mean()), latent_std=float(z.std()), latent_min=float(z.min()),
+               latent_max=float(z.max()), latent_abs_mean=float(np.abs(z).mean()))
+    return out
+
+
+def evaluate_photos(model: Autoencoder, spec: str = PHOTOS) -> dict:
+    """:func:`photo_metrics` of ``model`` on :func:`load_photos`; a model loaded without its decoder is not decoded.
+
+    Args:
+        model: An RGB model with ``down`` (a Tiny AutoEncoder), e.g. ``zoo.load_pretrained("tae.flux2")``.
+        spec: ``"sklearn_photos"`` (crops to multiples of 32) or ``"sklearn_photos:SIZE"`` (square centre crops).
+    """
+    photos = load_photos(parse_photos(spec))
+    loaded = model.loaded_parts
+    decode = None if loaded is not None and "decoder" not in loaded else model.decode
+    return {**photo_metrics(photos, model.encode, decode), "dataset": str(spec)}

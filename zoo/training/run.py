@@ -1,0 +1,426 @@
+"""Training runs: a seeded, resumable ``fit`` that writes a self-describing run folder.
+
+A run folder holds ``run.json`` (what was asked for), ``log.csv`` (one row per
+epoch, with its wall time), ``backup/`` while the run is unfinished (Keras'
+``BackupAndRestore``: resume loses at most the epoch in progress), and at the
+end ``model.keras``, ``model.weights.h5`` and ``card.json``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from zoo.data import datasets as zdata
+from zoo.data.pipeline import make_pipeline
+from zoo.families import build_model, builder_arguments
+from zoo.models import backend
+from zoo.training import distribute as zdistribute
+from zoo.utils.checks import check_positive_int
+from zoo.utils.environment import environment
+from zoo.utils.inputs import check_input_shape_of
+from zoo.utils.timing import EpochTimer
+
+DEFAULTS = {"epochs": 20, "batch_size": 128, "learning_rate": 1e-3, "seed": 0}
+#: What a run is: ``--resume`` refuses any of these that differs from ``run.json`` (and the Keras backend).
+#: The distribution is not part of it: the global batch defines the steps, so a run may resume
+#: on another number of replicas or workers (``run.json`` records the latest one).
+IDENTITY = ("model", "dataset", "model_kwargs", "epochs", "batch_size", "learning_rate", "seed")
+
+
+def compile_options(model) -> dict:
+    """The ``compile`` settings of aezoo's default training path.
+
+    Several steps run per call into the compiled graph, which removes most of the
+    per-step Python and callback overhead. On a CPU, XLA (which Keras leaves off
+    there) is turned on only where the model says it gains
+    (:attr:`zoo.Autoencoder.prefers_xla_on_cpu`, measured by
+    ``benchmarks/train_throughput.py``). On a GPU, and under JAX (always jitted)
+    and PyTorch (eager unless asked), Keras' own ``"auto"`` choice is kept.
+    Under a ``tf.distribute`` strategy (compile in its scope) each call runs one
+    step without XLA: with TensorFlow 2.21 both the multi-step loop and XLA fail
+    there ("You must feed a value for placeholder tensor 'while/cond/...'").
+    """
+    if backend.in_tf_strategy():
+        return {"steps_per_execution": 1, "jit_compile": False}
+    if backend.name() == "tensorflow" and backend.computes_on_cpu():
+        return {"steps_per_execution": 32, "jit_compile": bool(model.prefers_xla_on_cpu)}
+    # Keras' PyTorch trainer runs one step per call (it refuses steps_per_execution > 1).
+    return {"steps_per_execution": 1 if backend.name() == "torch" else 32, "jit_compile": "auto"}
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint was kept."""
+
+
+class _NaNGuard(keras.callbacks.Callback):
+    """Stops training at the first non-finite batch loss and remembers where."""
+
+    def __init__(self):
+        super().__init__()
+        self.where: tuple[int, int] | None = None
+        self.epochs_done = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.where is None:
+            self.epochs_done += 1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.where = (self._epoch, batch)
+            self.model.stop_training = True
+
+
+class _FiniteBackup(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` that never overwrites the last good state with a diverged one.
+
+    ``write_dir`` (a non-chief worker's temporary folder) is where it saves, while it
+    restores from ``backup_dir``, the chief's, as every worker must start from one state.
+    """
+
+    def __init__(self, backup_dir: str, write_dir: str | None = None, **kwargs) -> None:
+        super().__init__(backup_dir, **kwargs)
+        self._write_dir = write_dir
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self._write_dir:  # Keras keeps its paths in these attributes; saves go to the worker's own folder
+            self.backup_dir = self._write_dir
+            self._weights_path = str(Path(self._write_dir) / "latest.weights.h5")
+            self._training_metadata_path = str(Path(self._write_dir) / "training_metadata.json")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs and not all(math.isfinite(float(v)) for v in logs.values()):
+            return
+        super().on_epoch_end(epoch, logs)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced."""
+
+    run_dir: Path
+    model: keras.Model
+    card: dict
+
+
+def _read_log(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _load_training_data(dataset: str, data_dir, download: bool,
+                        input_shape=None) -> tuple[np.ndarray, str]:
+    spec = zdata.parse_data_spec(dataset)
+    if spec.kind == "dataset":
+        x, _ = zdata.load_dataset(spec.name, "train", data_dir=data_dir, download=download)
+        return x, f"{spec.name} train split ({len(x):,} images)"
+    if spec.kind == "sample":
+        x, _ = zdata.load_sample(spec.name)
+        return x, f"bundled 1k sample of {spec.name} test split"
+    size = tuple(input_shape[:2]) if input_shape and len(input_shape) == 3 else None
+    grayscale = not input_shape or len(input_shape) != 3 or input_shape[2] == 1
+    x = zdata.load_user_data(spec.name, image_size=size, grayscale=grayscale, stream=True)
+    return x, getattr(x, "description", f"user data {spec.name}")
+
+
+def _model_input(model, x: np.ndarray, what: str) -> np.ndarray:
+    """``x`` through the input contract; ``uint8`` stays ``uint8`` (the pipeline scales it per batch)."""
+    if hasattr(x, "for_model"):  # a zoo.data.streaming.Stream: checked from its headers, read lazily by the pipeline
+        return x.for_model(model.data_shape, model.input_range, what)
+    if x.dtype == np.uint8:
+        check_input_shape_of(x.shape, model.data_shape, what)
+        if x.size == 0:
+            model.prepare_input(x, what)  # raises: no data
+        return x.reshape((-1, *model.data_shape))
+    return model.prepare_input(x, what)
+
+
+def _canonical(value):
+    """A JSON-comparable form (tuples as lists), so typed and recorded values compare alike."""
+    return json.loads(json.dumps(value, default=list))
+
+
+def _dataset_key(dataset: str) -> str:
+    """A dataset spec as compared on resume: paths resolved, names as written."""
+    text = str(dataset)
+    known = text in zdata.DATASETS or text.startswith(zdata.SAMPLE_PREFIX)
+    return text if known or not Path(text).exists() else str(Path(text).resolve())
+
+
+def resume_differences(recorded: dict, typed: dict) -> list[str]:
+    """What the user typed that differs from a run's ``run.json``, as ``"name typed (the run: recorded)"``.
+
+    Args:
+        recorded: The run's ``run.json``.
+        typed: Only the options the user gave (``model``, ``dataset``, ``epochs``,
+            ``batch_size``, ``learning_rate``, ``seed``, ``model_kwargs``); None means not given.
+
+    Returns:
+        One entry per difference; the Keras backend is always compared.
+    """
+    out = []
+    effective = {**recorded.get("model_arguments", {}), **recorded.get("model_kwargs", {})}
+    for key in IDENTITY:
+        value = typed.get(key)
+        if value is None or key == "model_kwargs":
+            continue
+        same = (_dataset_key(value) == _dataset_key(recorded[key]) if key == "dataset"
+                else _canonical(value) == _canonical(recorded[key]))
+        if not same:
+            out.append(f"{key} {value} (the run: {recorded[key]})")
+    for key, value in (typed.get("model_kwargs") or {}).items():
+        if key not in effective or _canonical(value) != _canonical(effective[key]):
+            out.append(f"{key} {value!r} (the run: {effective.get(key, 'not an argument of ' + recorded['model'])!r})")
+    if recorded.get("backend") not in (None, backend.name()):
+        out.append(f"Keras backend {backend.name()} (the run: {recorded['backend']}; set KERAS_BACKEND)")
+    return out
+
+
+def _cleanup(run_dir: Path, existed: bool, before: set[str]) -> None:
+    """Leave ``run_dir`` as it was found: remove what this start created (it finished no epoch)."""
+    if not existed:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for path in run_dir.iterdir():
+        if path.name not in before:
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+
+
+def _started_epochs(run_dir: Path) -> bool:
+    """Whether a run folder holds any trained state (an epoch logged or a backup)."""
+    return (run_dir / "backup").exists() or bool(_read_log(run_dir / "log.csv"))
+
+
+def _run_spec(run_dir: Path, resume: bool, typed: dict, command: str | None) -> dict:
+    """The run's ``run.json`` content: read and compared on resume, new otherwise."""
+    spec_path = run_dir / "run.json"
+    if (run_dir / "model.keras").exists():
+        raise FileExistsError(f"{run_dir} already holds a finished run; choose another --run-dir.")
+    if resume:
+        if not spec_path.exists():
+            raise FileNotFoundError(f"Nothing to resume in {run_dir}: no run.json there.")
+        spec = json.loads(spec_path.read_text())
+        differences = resume_differences(spec, typed)
+        if differences:
+            raise ValueError(
+                f"--resume: {run_dir} holds a run of {spec['model']} on {spec['dataset']}, and these options "
+                + f"differ from it: {'; '.join(differences)}. Drop them to continue the run as recorded "
+                + "(--run-dir with --resume alone takes everything from the folder), or choose another --run-dir."
+            )
+        return spec
+    if spec_path.exists() and _started_epochs(run_dir):
+        raise FileExistsError(
+            f"{run_dir} holds an unfinished run; pass --resume to continue it or choose another --run-dir."
+        )
+    return _new_spec(typed, command)
+
+
+def _worker_scratch(run_dir: Path, index: int) -> Path:
+    """A non-chief worker's temporary folder, named after the run so a restart finds (and clears) a killed one's."""
+    key = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:12]
+    path = Path(tempfile.gettempdir()) / f"aezoo-worker{index}-{key}"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def _new_spec(typed: dict, command: str | None) -> dict:
+    """A new run's ``run.json`` content from the typed options and the defaults."""
+    missing = [k for k in ("model", "dataset") if typed.get(k) is None]
+    if missing:
+        raise ValueError(f"A new run needs {' and '.join(missing)}; only --resume takes them from a run folder.")
+    spec = {k: (DEFAULTS[k] if typed.get(k) is None else typed[k]) for k in ("epochs", "batch_size",
+                                                                               "learning_rate", "seed")}
+    return {"model": typed["model"], "dataset": str(typed["dataset"]),
+            "model_kwargs": dict(typed.get("model_kwargs") or {}), **spec, "backend": backend.name(),
+            "command": command or " ".join(["aezoo", *sys.argv[1:]])}
+
+
+def train(
+    model_name: str | None,
+    dataset: str | None,
+    run_dir: str | Path,
+    *,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+    seed: int | None = None,
+    model_kwargs: dict | None = None,
+    data_dir: str | Path | None = None,
+    download: bool = False,
+    resume: bool = False,
+    tensorboard: bool = False,
+    verbose: str | int = "auto",
+    command: str | None = None,
+    distribute: str = "none",
+    distribute_timeout: float = zdistribute.DEFAULT_TIMEOUT_S,
+) -> TrainResult:
+    """Train a registered model and write a run folder.
+
+    ``run.json`` records what the run is (:data:`IDENTITY`: model, its arguments,
+    dataset, epochs, batch size, learning rate, seed, and the Keras backend).
+    ``resume=True`` continues it and refuses any given option that differs from
+    the record, naming each difference; options left as None are taken from it.
+    A start that fails before its first epoch ends leaves ``run_dir`` as it found it.
+
+    Args:
+        model_name: A name from :func:`zoo.list_models` (None on resume: the run's).
+        dataset: ``"mnist"``, ``"fashion_mnist"``, ``"sample:mnist"`` (the
+            bundled 1k images) or a path to your own data (see
+            :func:`zoo.data.datasets.load_user_data`); None on resume: the run's.
+        run_dir: Folder to write; it must not hold a finished run.
+        epochs: Total number of epochs (default 20).
+        batch_size: Examples per step (default 128).
+        learning_rate: Adam's learning rate (default 1e-3).
+        seed: Seeds weights, shuffling and noise (default 0).
+        model_kwargs: ``latent_dim`` and family arguments for the builder.
+        data_dir: Folder holding ``<dataset>.npz``.
+        download: Let tensorflow-datasets download a missing dataset.
+        resume: Continue the unfinished run in ``run_dir`` from its last epoch.
+        tensorboard: Also write TensorBoard logs under ``run_dir/tensorboard``.
+        verbose: Keras progress-bar mode.
+        command: The command line to record in the card (defaults to ``sys.argv``).
+        distribute: ``"none"``, ``"mirrored"`` (every GPU, or logical CPU device, of this
+            machine) or ``"multi_worker"`` (a cluster from ``TF_CONFIG``, or JAX's
+            ``KERAS_DISTRIBUTION_*``): see :mod:`zoo.training.distribute` and ``docs/distributed.md``.
+            ``batch_size`` is the global batch, split evenly over the replicas; only the
+            chief (worker 0) writes ``run_dir``, which every worker must see on resume.
+        distribute_timeout: Seconds a ``multi_worker`` process waits for the others.
+
+    Returns:
+        A :class:`TrainResult` with the trained model and its card (a non-chief
+        worker's card is not written anywhere).
+
+    Raises:
+        FileExistsError: ``run_dir`` holds a finished run, or an unfinished one
+            without ``resume=True``.
+        ValueError: An invalid option, data the model cannot take, or (on resume)
+            options that differ from the run's record.
+        TrainingDiverged: The loss became NaN; ``run_dir/backup`` keeps the last
+            good epoch for ``resume`` (or, in the first epoch, the folder is left as found).
+    """
+    run_dir = Path(run_dir)
+    typed = {"model": model_name, "dataset": dataset, "epochs": epochs, "batch_size": batch_size,
+             "learning_rate": learning_rate, "seed": seed, "model_kwargs": model_kwargs}
+    dist = zdistribute.setup(distribute, timeout=distribute_timeout)
+    try:
+        return _train(run_dir, typed, dist, data_dir=data_dir, download=download, resume=resume,
+                      tensorboard=tensorboard, verbose=verbose, command=command)
+    finally:
+        zdistribute.teardown(dist)
+
+
+def _train(run_dir: Path, typed: dict, dist, *, data_dir, download, resume, tensorboard, verbose,
+           command) -> TrainResult:
+    spec_path, backup = run_dir / "run.json", run_dir / "backup"
+    if dist.is_chief or resume:
+        spec = _run_spec(run_dir, resume, typed, command)
+    else:  # the chief checks the folder; a worker's view of it may be mid-write
+        spec = _new_spec(typed, command)
+    spec["distribution"] = dist.describe()
+    spec.setdefault("backend", backend.name())  # run folders written before aezoo recorded it
+    for key in ("epochs", "batch_size"):
+        check_positive_int(key, spec[key])
+    if isinstance(spec["learning_rate"], bool) or not (isinstance(spec["learning_rate"], (int, float))
+                                                       and spec["learning_rate"] > 0):
+        raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={spec['learning_rate']!r}")
+    dist.check_batch_size(spec["batch_size"])
+
+    # Everything that can fail on the user's input fails here, before the folder is touched.
+    x, data_desc = _load_training_data(spec["dataset"], data_dir, download,
+                                       spec["model_kwargs"].get("input_shape"))
+    keras.utils.set_random_seed(spec["seed"])
+    shape = x.shape[1:] if x.ndim != 3 else (*x.shape[1:], 1)  # (n, h, w) images get a channel axis
+    kwargs = {"input_shape": tuple(shape), **spec["model_kwargs"]}
+    with dist.scope():  # variables (weights, optimizer slots) are created as the engine's
+        model = build_model(spec["model"], **kwargs)
+        x = _model_input(model, x, f"--dataset {spec['dataset']}")
+        spec["model_arguments"] = _canonical({**builder_arguments(spec["model"]), **kwargs})
+        model.compile(keras.optimizers.Adam(spec["learning_rate"]), **compile_options(model))
+    x, batch_size = dist.process_share(x, spec["batch_size"])
+
+    existed = run_dir.exists()
+    before = {p.name for p in run_dir.iterdir()} if existed else set()
+    guard = _NaNGuard()
+    # Only the chief writes the run folder; another worker saves its backups and log in a
+    # temporary folder of its own (deleted at the end), as Keras' multi-worker guide prescribes.
+    scratch = None if dist.is_chief else _worker_scratch(run_dir, dist.worker_index)
+    log_path = (scratch or run_dir) / "log.csv"
+    try:
+        if dist.is_chief:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            spec_path.write_text(json.dumps(spec, indent=2, default=list))
+        callbacks = [
+            EpochTimer(), guard,
+            _FiniteBackup(str(backup), None if scratch is None else str(scratch / "backup"),
+                          delete_checkpoint=False),
+            keras.callbacks.CSVLogger(str(log_path), append=True),
+        ]
+        if tensorboard and dist.is_chief:
+            callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
+        fit_data = make_pipeline(x, batch_size, shuffle=True, seed=spec["seed"],
+                                       value_range=model.input_range)
+        # The pipeline shuffles, seeded; shuffle=False stops Keras reordering its batches again.
+        model.fit(fit_data, epochs=spec["epochs"], callbacks=callbacks, verbose=verbose, shuffle=False)
+        if guard.where is not None:
+            epoch, batch = guard.where
+            if guard.epochs_done == 0 and not resume:
+                raise TrainingDiverged(
+                    f"Loss became NaN at epoch {epoch + 1}, batch {batch}, before any epoch finished; "
+                    + f"nothing was kept in {run_dir}. Lower the learning rate and start again.")
+            raise TrainingDiverged(
+                f"Loss became NaN at epoch {epoch + 1}, batch {batch}. The last good state (end of epoch "
+                + f"{epoch}) is kept in {backup}; lower the learning rate and rerun with --resume."
+            )
+        # Every process saves (a non-chief into its scratch folder): under multi-process JAX, reading
+        # variables that span the processes' devices is a collective, which waits for all of them.
+        model.save((scratch or run_dir) / "model.keras")
+        model.save_weights((scratch or run_dir) / "model.weights.h5")
+    except BaseException:
+        if guard.epochs_done == 0 and not resume and dist.is_chief:
+            _cleanup(run_dir, existed, before)
+        raise
+    finally:
+        rows = _read_log(log_path)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    card = {
+        "model": spec["model"],
+        "dataset": spec["dataset"],
+        "data": data_desc,
+        "preprocessing": zdata.PREPROCESSING,
+        "input_shape": list(model.data_shape),
+        "latent_dim": model.latent_dim,
+        "family_args": {k: v for k, v in spec["model_kwargs"].items() if k not in ("input_shape", "latent_dim")},
+        "training": {
+            "command": spec["command"],
+            "seed": spec["seed"],
+            "epochs": len(rows),
+            "batch_size": spec["batch_size"],
+            "optimizer": f"Adam(learning_rate={spec['learning_rate']})",
+            "wall_time_s": round(sum(float(r.get("epoch_time_s", 0)) for r in rows), 1),
+            "final_loss": float(rows[-1]["loss"]) if rows else None,
+            "environment": {**environment(), "distribution": dist.describe()},
+        },
+    }
+    if dist.is_chief:
+        (run_dir / "card.json").write_text(json.dumps(card, indent=2, default=list))
+        shutil.rmtree(backup, ignore_errors=True)
+    return TrainResult(run_dir=run_dir, model=model, card=card)
