@@ -19,10 +19,12 @@ OUTPUTS = np.load(LEGACY / "outputs.npz")
 NAMES = sorted(p.stem for p in LEGACY.glob("*.keras"))
 Autoencoder = zoo.Autoencoder
 zoo.list_models() and zoo.families  # the families register their classes (MMDPenalty, the ported layers)
+#: Families registered after the fixtures were written: the flat layout never saved them.
+AFTER_FIXTURES = {"iwae_dense", "iwae_conv"}
 
 
 def test_every_family_has_a_legacy_file():
-    assert set(zoo.list_models()) - {"tae", "tae_f32"} <= set(NAMES)
+    assert set(zoo.list_models()) - {"tae", "tae_f32"} - AFTER_FIXTURES <= set(NAMES)
     assert "tiny_tae" in NAMES
 
 
