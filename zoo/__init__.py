@@ -27,6 +27,7 @@ _LAZY = {
     "CodeHead": "zoo.models.heads",
     "PARTS": "zoo.models.autoencoder", "VAE": "zoo.models.autoencoder", "Autoencoder": "zoo.models.autoencoder",
     "ContractiveAutoencoder": "zoo.models.autoencoder",
+    "interpolate": "zoo.evaluation.generate",
 }
 #: Modules reachable as attributes (``zoo.regularizers.KLSparsity``): name -> module.
 _SUBMODULES = {
@@ -56,6 +57,7 @@ __all__ = [
     "create_model",
     "get_card",
     "heads",
+    "interpolate",
     "list_pretrained",
     "load_encoder",
     "load_pretrained",

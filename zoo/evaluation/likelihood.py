@@ -25,6 +25,7 @@ import time
 
 import numpy as np
 
+from zoo.data import datasets as zdata
 from zoo.data.binarize import PROTOCOL, TEST_SEED, binarize
 from zoo.utils.checks import check_choice, check_positive_int
 
@@ -151,3 +152,18 @@ def binarized_nll(model, x: np.ndarray, num_samples: int = DEFAULT_SAMPLES, *, s
             if len(log_px) > 1 else 0.0, "nll_elbo_nats": float(-elbo.mean()), "nll_samples": int(num_samples),
             "nll_n": int(len(log_px)), "nll_seconds": round(time.perf_counter() - t0, 1),
             "nll_protocol": f"{protocol}; K = {num_samples} importance samples (seed {seed}) per image"}
+
+
+def dataset_nll(model, dataset: str, num_samples: int = DEFAULT_SAMPLES, *, data_dir=None, seed: int = 0,
+                limit: int | None = None, batch_size: int = 100) -> dict:
+    """:func:`binarized_nll` on the test split of ``dataset`` (``mnist``, ``fashion_mnist``, ``sample:NAME`` or a path).
+
+    What ``aezoo evaluate --nll-samples K`` adds to a VAE-like model's metrics.
+
+    Raises:
+        ValueError: For a model without a Gaussian posterior (the message names it).
+    """
+    _posterior(model)
+    x, _ = zdata.load_spec(dataset, "test", data_dir=data_dir)
+    return binarized_nll(model, model.prepare_input(x, f"--dataset {dataset}"), num_samples, seed=seed,
+                         limit=limit, batch_size=batch_size)

@@ -99,6 +99,10 @@ class MMDPenalty(CodeHead):
         return {"mmd_to_prior": float(ops.convert_to_numpy(mmd_imq(z, prior, self.prior_stddev))),
                 "code_std_mean": float(np.mean(np.std(z, axis=0)))}
 
+    def prior_codes(self, n, code_shape, rng) -> np.ndarray:
+        """Draws of the prior N(0, σ²I) the codes were pulled towards."""
+        return (self.prior_stddev * rng.standard_normal((n, *code_shape))).astype(np.float32)
+
     def summarize(self, card_metrics: dict) -> str:
         return f"MMD² to prior {card_metrics['mmd_to_prior']:.4f}" if "mmd_to_prior" in card_metrics else ""
 

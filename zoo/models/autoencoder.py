@@ -238,6 +238,35 @@ class Autoencoder(keras.Model):
         z = self._check_data(z, "decode", self.code_shape)
         return self.decoder.predict(z, batch_size=check_positive_int("batch_size", batch_size), verbose=0)
 
+    def sample(self, n: int, seed: int | None = None, batch_size: int = 256) -> np.ndarray:
+        """``n`` new examples: codes drawn from the model's prior (its head's), decoded.
+
+        The codes come from numpy's ``default_rng(seed)``, so a seed gives the same
+        images on every backend (up to the decoder's float32 rounding). Generative
+        families only: VAE and IWAE (prior N(0, I)), WAE (N(0, σ²I)); VQ-VAE has its own.
+
+        Args:
+            n: Number of examples.
+            seed: Seed of the codes (None: fresh entropy).
+            batch_size: Decoding batch size.
+
+        Returns:
+            ``(n, *data_shape)`` decoder outputs (Bernoulli means in [0, 1] for sigmoid decoders).
+
+        Raises:
+            ValueError: For a family without a prior (plain, sparse, denoising, contractive autoencoders).
+
+        Example:
+            >>> images = zoo.load_pretrained("iwae_dense.mnist").sample(64, seed=0)
+        """
+        n = check_positive_int("n", n)
+        codes = self.head.prior_codes(n, self.code_shape, np.random.default_rng(seed))
+        if codes is None:
+            raise ValueError(f"{self.name} is not generative: its {type(self.head).__name__} head has no prior to "
+                             + "sample codes from. Sample from a VAE, IWAE, WAE or VQ-VAE "
+                             + "(vae_*, iwae_*, wae_*, vqvae_*) instead.")
+        return self.decode(codes, batch_size=batch_size)
+
     def fit(self, x=None, y=None, *args, **kwargs):
         x = self.prepare_input(x, "fit")
         y = None if y is None else self.prepare_input(y, "fit (targets)")

@@ -63,6 +63,10 @@ class CodeHead(keras.layers.Layer):
         """Metrics this head reports on test data ``x`` with deterministic ``codes``."""
         return {}
 
+    def prior_codes(self, n: int, code_shape: tuple, rng: np.random.Generator) -> np.ndarray | None:
+        """``n`` codes drawn from the prior the decoder was trained towards, or None for a head without one."""
+        return None
+
     def summarize(self, card_metrics: dict) -> str:
         """One line for tables (the pretrained table's "family metric"), from evaluation metrics."""
         return ""
@@ -145,6 +149,10 @@ class GaussianSampling(CodeHead):
 
     def evaluation_metrics(self, model, x, codes, *, seed=0, batch_size=512) -> dict:
         return metrics.vae_metrics(model, x, seed=seed, batch_size=batch_size)
+
+    def prior_codes(self, n, code_shape, rng) -> np.ndarray:
+        """Draws of the prior N(0, I)."""
+        return rng.standard_normal((n, *code_shape)).astype(np.float32)
 
     def summarize(self, card_metrics: dict) -> str:
         return f"−ELBO {card_metrics['neg_elbo_nats']:.1f} nats" if "neg_elbo_nats" in card_metrics else ""
