@@ -227,8 +227,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ValueError("--check-card needs a pretrained entry.")
     if args.check_card and spec.kind == "path":
         raise ValueError("--check-card compares with the card's own dataset; drop --dataset PATH.")
+    if args.nll_samples:
+        from zoo.evaluation.likelihood import require_posterior
+
+        require_posterior(model)  # refuse a model without a Gaussian posterior before the long evaluation
     metrics = evaluate(model, dataset, data_dir=args.data_dir, probe=not args.no_probe, seed=args.seed,
                        download=args.download, progress=None)
+    if args.nll_samples:
+        from zoo.evaluation.likelihood import dataset_nll
+
+        metrics.update(dataset_nll(model, dataset, args.nll_samples, data_dir=args.data_dir, seed=args.seed,
+                                   limit=args.nll_limit))
     print(format_table(metrics))
     name = card.name if card else Path(args.target).stem
     label = Path(spec.name).stem if spec.kind == "path" else str(spec).replace(":", "_")
@@ -253,7 +262,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 #: Modules that add their own subcommands with ``add_commands(subparsers) -> {name: function}``.
 COMMAND_MODULES = ("aezoo.export_commands", "aezoo.latent_commands", "aezoo.anomaly_commands", "aezoo.quickstart", "aezoo.bench_commands",
-                   "aezoo.data_commands", "aezoo.convert_commands", "aezoo.tae_commands")
+                   "aezoo.data_commands", "aezoo.convert_commands", "aezoo.tae_commands", "aezoo.generate_commands")
 #: The commands each module adds, with the one line ``aezoo --help`` shows for them without importing it.
 MODULE_COMMANDS = {
     "export": ("aezoo.export_commands", "export a model part to SavedModel, ONNX or LiteRT and validate it"),
@@ -265,6 +274,8 @@ MODULE_COMMANDS = {
     "data": ("aezoo.data_commands", "pack data into shards that training streams from disk (data pack)"),
     "convert": ("aezoo.convert_commands", "convert PyTorch Tiny AutoEncoder checkpoints (.pth) into zoo weights + card"),
     "reconstruct": ("aezoo.tae_commands", "draw a Tiny AutoEncoder's reconstructions, errors and latents as PNGs"),
+    "sample": ("aezoo.generate_commands", "draw samples from a generative model's prior into a PNG grid"),
+    "interpolate": ("aezoo.generate_commands", "decode a walk between two examples' codes into a PNG strip"),
 }
 #: Commands that need no Keras (``info`` of a pretrained entry reads its card only).
 LIGHT_COMMANDS = ("list",)
@@ -328,6 +339,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--output", help="JSON path (default runs/eval/NAME.DATASET.json)")
     p.add_argument("--check-card", action="store_true",
                    help="fail unless every metric is within 1%% of the pretrained card")
+    p.add_argument("--nll-samples", type=positive_int, nargs="?", const=5000, metavar="K",
+                   help="VAE-like models: also the importance-sampled NLL (nats) of the test split binarised "
+                   + "with seed 0, K samples per image (5000 if K is omitted); see docs/generative.md")
+    p.add_argument("--nll-limit", type=positive_int, metavar="N", help="score the NLL on the first N test images only")
     add_data_arguments(p)
     requested = None if argv is None else _requested(argv)
     for module in COMMAND_MODULES:

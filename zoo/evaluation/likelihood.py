@@ -40,21 +40,34 @@ ROWS_PER_CALL = 20000
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
-def _posterior(model):
+def require_posterior(model):
+    """``model.encode_distribution`` if the model has a Gaussian posterior, else a ``ValueError`` naming it."""
     if not hasattr(model, "encode_distribution"):
         raise ValueError("The importance-sampled likelihood needs a model with a Gaussian posterior "
                          + f"(a VAE or IWAE: encode_distribution). Received: {type(model).__name__} {model.name!r}")
     return model.encode_distribution
 
 
-def _log_px_z(x: np.ndarray, out: np.ndarray, likelihood: str, noise_stddev: float | None) -> np.ndarray:
-    """``log p(x | z)`` per decoded row: ``x`` (b, D) broadcast against ``out`` (c, b, D), float64 sums."""
-    out = out.astype(np.float64)
+def _scorer(decoder, likelihood: str, noise_stddev: float | None):
+    """A ``keras.Model`` ``[z, x] -> log p(x | z)`` per row: the decoder and the likelihood compiled together.
+
+    The per-pixel terms stay in the backend (float32, summed per row), so numpy only sees
+    one number per sample.
+    """
+    import keras
+    from keras import ops
+
+    size = math.prod(decoder.output_shape[1:])
+    z = keras.Input(shape=decoder.input_shape[1:], name="z")
+    x = keras.Input(shape=(size,), name="x")
+    out = ops.reshape(decoder(z), (-1, size))
     if likelihood == "bernoulli":
-        p = np.clip(out, EPSILON, 1.0 - EPSILON)
-        return np.sum(x * np.log(p) + (1.0 - x) * np.log1p(-p), axis=-1)
-    var = float(noise_stddev) ** 2
-    return -0.5 * np.sum((x - out) ** 2 / var + math.log(var) + _LOG_2PI, axis=-1)
+        p = ops.clip(out, EPSILON, 1.0 - EPSILON)
+        log_px_z = ops.sum(ops.where(x > 0.5, ops.log(p), ops.log(1.0 - p)), axis=-1)
+    else:
+        var = float(noise_stddev) ** 2
+        log_px_z = -0.5 * ops.sum(ops.square(x - out), axis=-1) / var - 0.5 * size * (math.log(var) + _LOG_2PI)
+    return keras.Model([z, x], log_px_z, name="log_px_z")
 
 
 def log_likelihood(model, x: np.ndarray, num_samples: int = DEFAULT_SAMPLES, *, seed: int = 0,
@@ -84,7 +97,7 @@ def log_likelihood(model, x: np.ndarray, num_samples: int = DEFAULT_SAMPLES, *, 
     Example:
         >>> nll = -log_likelihood(zoo.load_pretrained("iwae_dense.mnist"), binarize(x_test), 5000).mean()
     """
-    encode = _posterior(model)
+    encode = require_posterior(model)
     num_samples = check_positive_int("num_samples", num_samples)
     batch_size = check_positive_int("batch_size", batch_size)
     check_choice("likelihood", likelihood, LIKELIHOODS)
@@ -97,12 +110,12 @@ def log_likelihood(model, x: np.ndarray, num_samples: int = DEFAULT_SAMPLES, *, 
         raise ValueError("A Bernoulli likelihood scores binary data; binarise it first "
                          + "(zoo.data.binarize.binarize). Received: values strictly between 0 and 1")
     rng = np.random.default_rng(seed)
-    decoder = model.decoder
+    scorer = _scorer(model.decoder, likelihood, noise_stddev)
     log_px, elbo = np.empty(len(x)), np.empty(len(x))
     for start in range(0, len(x), batch_size):
         xb = x[start:start + batch_size]
         mean, log_var = (np.asarray(v, np.float64) for v in encode(xb, batch_size=len(xb)))
-        flat = xb.reshape(len(xb), -1).astype(np.float64)
+        flat = xb.reshape(len(xb), -1).astype(np.float32)
         std = np.exp(0.5 * log_var)
         running_max = np.full(len(xb), -np.inf)
         running_sum = np.zeros(len(xb))
@@ -111,8 +124,8 @@ def log_likelihood(model, x: np.ndarray, num_samples: int = DEFAULT_SAMPLES, *, 
             c = min(chunk, num_samples - done)
             eps = rng.standard_normal((c, *mean.shape))
             z = mean[None] + std[None] * eps
-            out = np.asarray(decoder.predict_on_batch(z.reshape(-1, mean.shape[1]).astype(np.float32)))
-            log_w = _log_px_z(flat[None], out.reshape(c, len(xb), -1), likelihood, noise_stddev)
+            rows = [z.reshape(-1, mean.shape[1]).astype(np.float32), np.tile(flat, (c, 1))]
+            log_w = np.asarray(scorer.predict_on_batch(rows), np.float64).reshape(c, len(xb))
             log_w += -0.5 * np.sum(z**2 + _LOG_2PI, axis=-1)                     # log p(z)
             log_w -= -0.5 * np.sum(eps**2 + log_var[None] + _LOG_2PI, axis=-1)  # log q(z | x)
             new_max = np.maximum(running_max, log_w.max(axis=0))
@@ -163,7 +176,7 @@ def dataset_nll(model, dataset: str, num_samples: int = DEFAULT_SAMPLES, *, data
     Raises:
         ValueError: For a model without a Gaussian posterior (the message names it).
     """
-    _posterior(model)
+    require_posterior(model)
     x, _ = zdata.load_spec(dataset, "test", data_dir=data_dir)
     return binarized_nll(model, model.prepare_input(x, f"--dataset {dataset}"), num_samples, seed=seed,
                          limit=limit, batch_size=batch_size)
