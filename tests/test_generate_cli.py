@@ -82,3 +82,18 @@ def test_help_names_the_commands(capsys):
         cli(["--help"])
     out = capsys.readouterr().out
     assert "sample" in out and "interpolate" in out
+
+
+def test_a_fresh_process_loads_a_saved_family_model(vae_file, tmp_path):
+    # The family modules load on first use: reading a .keras file must load them (IWAE is defined in one).
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.run([sys.executable, "-m", "aezoo", "sample", str(vae_file[1]), "--n", "4", "--output",
+                           str(tmp_path / "g.png")], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    assert (tmp_path / "g.png").read_bytes()[:8] == PNG

@@ -163,7 +163,7 @@ def binarized_nll(model, x: np.ndarray, num_samples: int = DEFAULT_SAMPLES, *, s
     protocol = PROTOCOL.replace(f"seed {TEST_SEED}", f"seed {binarization_seed}")
     return {"nll_nats": float(-log_px.mean()), "nll_stderr": float(log_px.std(ddof=1) / math.sqrt(len(log_px)))
             if len(log_px) > 1 else 0.0, "nll_elbo_nats": float(-elbo.mean()), "nll_samples": int(num_samples),
-            "nll_n": int(len(log_px)), "nll_seconds": round(time.perf_counter() - t0, 1),
+            "nll_n": int(len(log_px)), "nll_seconds": int(round(time.perf_counter() - t0)),
             "nll_protocol": f"{protocol}; K = {num_samples} importance samples (seed {seed}) per image"}
 
 

@@ -260,7 +260,9 @@ def load_keras_file(path: str | os.PathLike) -> Autoencoder:
         raise ValueError(f"{path} is not a readable .keras file: it is not a complete zip archive "
                          + "(truncated or corrupt). Save it again with model.save.")
     try:
-        import zoo.families  # noqa: F401  (registers the classes the file names)
+        from zoo.families import load_families
+
+        load_families()  # registers the classes the file names (family modules load on first use)
 
         return keras.models.load_model(path)
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError, TypeError) as err:
