@@ -43,7 +43,7 @@ def map_pictures(target: str, out: Path = OUT) -> list[str]:
     """The decoder over a 2-D code space, and the test codes of the bundled sample."""
     model, _ = load_target(target)
     x, y = zdata.load_sample("mnist")
-    return [latent_map(model, out / "latent_map.png", n=20, title="2-D VAE: decoder over the prior's central 90%"),
+    return [latent_map(model, out / "latent_map.png", n=15, title="2-D VAE: decoder over the prior's central 90%"),
             latent_scatter(model, zdata.to_unit_range(x), np.asarray(y), out / "latent_codes.png",
                            title="2-D VAE: posterior means of 1,000 test images")]
 

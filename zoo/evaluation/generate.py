@@ -190,4 +190,4 @@ def latent_map(model, path: str | os.PathLike, n: int = 15, span: float | None =
     picks = [0, n // 2, n - 1]
     ticks = (([i * (w + 1) + w / 2 for i in picks], [f"{xs[i]:.2f}" for i in picks]),
              ([i * (h + 1) + h / 2 for i in picks], [f"{ys[i]:.2f}" for i in picks]), ("z 1", "z 2"))
-    return _save_mosaic(mosaic, path, title, ticks=ticks)
+    return _save_mosaic(mosaic, path, title, scale=min(3.0, 24.0 / n), ticks=ticks)
