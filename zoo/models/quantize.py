@@ -276,7 +276,7 @@ class VectorQuantizer(CodeHead):
         if "codebook_perplexity" not in card_metrics:
             return ""
         k = card_metrics.get("codebook_size", self.codebook_size)
-        return (f"codebook perplexity {card_metrics['codebook_perplexity']:.0f}/{k}, "
+        return (f"codebook perplexity {card_metrics['codebook_perplexity']:.1f}/{k}, "
                 + f"{card_metrics.get('dead_codes', 0)} dead")
 
     def get_config(self) -> dict:
