@@ -127,3 +127,12 @@ def test_dynamic_binarisation_draws_anew_each_call():
     a, b = (ops.convert_to_numpy(bernoulli(x, seed)) for _ in range(2))
     assert set(np.unique(a)) <= {0.0, 1.0} and not np.array_equal(a, b)
     assert abs(a.mean() - 0.3) < 4 * np.sqrt(0.3 * 0.7 / 4000)
+
+
+def test_the_gaussian_heads_summary_adds_the_binarised_nll():
+    from zoo.models.heads import GaussianSampling
+
+    head = GaussianSampling()
+    assert head.summarize({"neg_elbo_nats": 96.74}) == "−ELBO 96.7 nats"
+    assert head.summarize({"neg_elbo_nats": 96.74, "nll_nats": 89.795, "nll_samples": 5000}) == (
+        "−ELBO 96.7 nats; binarised NLL 89.80 (K = 5000)")

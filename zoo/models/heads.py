@@ -155,7 +155,10 @@ class GaussianSampling(CodeHead):
         return rng.standard_normal((n, *code_shape)).astype(np.float32)
 
     def summarize(self, card_metrics: dict) -> str:
-        return f"−ELBO {card_metrics['neg_elbo_nats']:.1f} nats" if "neg_elbo_nats" in card_metrics else ""
+        parts = [f"−ELBO {card_metrics['neg_elbo_nats']:.1f} nats"] if "neg_elbo_nats" in card_metrics else []
+        if "nll_nats" in card_metrics:  # docs/generative.md: binarised test split, K importance samples
+            parts.append(f"binarised NLL {card_metrics['nll_nats']:.2f} (K = {card_metrics['nll_samples']})")
+        return "; ".join(parts)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "beta": self.beta, "seed": self.seed}
