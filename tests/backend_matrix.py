@@ -26,11 +26,15 @@ PARITY_ATOL = 1e-5
 
 def _family_checks(name: str, x: np.ndarray, folder: Path) -> dict[str, str]:
     out = {}
+    # Seeded per family, so a check does not depend on how many families the registry lists before it.
+    keras.utils.set_random_seed(0)
     model = tiny_model(name)
     x = blob_images(len(x), tiny_shape(name))
     out["build"] = "ok" if model.predict(x, verbose=0).shape == x.shape else "wrong output shape"
-    # The Tiny AutoEncoder (30 convolutions, no normalisation) overshoots at 3e-3 in six steps.
-    rate = 1e-3 if tiny_shape(name)[-1] == 3 else 3e-3
+    # The Tiny AutoEncoder (30 convolutions, no normalisation) starts near 0.0094 and Adam's first
+    # steps overshoot: at 1e-3 twelve steps end at 0.0081-0.0089 for seeds 0-3 on JAX and above the
+    # start for some; at 3e-4 they end at 0.0037-0.0071.
+    rate = 3e-4 if tiny_shape(name)[-1] == 3 else 3e-3
     model.compile(keras.optimizers.Adam(rate), jit_compile="auto")
     before = model.evaluate(x, verbose=0, return_dict=True)["loss"]
     model.fit(x, epochs=6, batch_size=16, verbose=0)

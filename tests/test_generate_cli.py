@@ -84,6 +84,7 @@ def test_help_names_the_commands(capsys):
     assert "sample" in out and "interpolate" in out
 
 
+@pytest.mark.slow
 def test_a_fresh_process_loads_a_saved_family_model(vae_file, tmp_path):
     # The family modules load on first use: reading a .keras file must load them (IWAE is defined in one).
     import os
