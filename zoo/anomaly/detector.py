@@ -34,7 +34,9 @@ from keras import ops
 
 from zoo.models.autoencoder import Autoencoder
 from zoo.models.losses import gaussian_kl, pixel_error
+from zoo.utils.atomic import save_atomic, write_text_atomic
 from zoo.utils.checks import check_choice, check_positive_int
+from zoo.utils.integrity import ChecksumError, sha256
 
 SCORES = ("reconstruction", "elbo", "mahalanobis", "combined")
 DETECTOR_FILE = "detector.json"
@@ -42,7 +44,7 @@ MODEL_FILE = "model.keras"
 FORMAT_VERSION = 1
 
 
-class DetectorIntegrityError(ValueError):
+class DetectorIntegrityError(ChecksumError):
     """A saved detector's files do not match their recorded SHA-256; nothing was loaded."""
 
 
@@ -311,14 +313,12 @@ class Detector:
     # ---- save / load --------------------------------------------------------
     def save(self, folder: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write ``folder/`` with ``model.keras`` and ``detector.json`` (both covered by SHA-256)."""
-        from zoo.pretrained import sha256
-
         self._check_fitted()
         folder = Path(folder)
         if folder.exists() and not overwrite:
             raise FileExistsError(f"{folder} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
         folder.mkdir(parents=True, exist_ok=True)
-        self.model.save(folder / MODEL_FILE)
+        save_atomic(folder / MODEL_FILE, self.model.save)
         record = {
             "format_version": FORMAT_VERSION, "score": self.score, "error": self.error,
             "n_samples": self.n_samples, "seed": self.seed, "threshold": self.threshold,
@@ -358,7 +358,7 @@ def split_normal(model: Autoencoder, normal_data, validation, validation_labels,
 def write_record(path: Path, record: dict) -> None:
     """Write ``record`` as JSON with its own SHA-256 (``record_sha256``), which :func:`read_record` checks."""
     record["record_sha256"] = _record_digest(record)
-    path.write_text(json.dumps(record, indent=1) + "\n")
+    write_text_atomic(path, json.dumps(record, indent=1) + "\n")
 
 
 def read_record(path: Path, what: str) -> dict:
@@ -377,8 +377,6 @@ def read_record(path: Path, what: str) -> dict:
 
 def verified_record(folder: str | os.PathLike) -> dict:
     """A detector folder's record once it and its model file match their SHA-256 (nothing is loaded)."""
-    from zoo.pretrained import sha256
-
     record = read_record(Path(folder) / DETECTOR_FILE, "detector")
     model_path = Path(folder) / record["model"]["file"]
     if not model_path.is_file() or sha256(model_path) != record["model"]["sha256"]:

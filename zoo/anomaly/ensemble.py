@@ -33,6 +33,7 @@ from zoo.anomaly.detector import (
     verified_record,
     write_record,
 )
+from zoo.utils.integrity import sha256
 
 ENSEMBLE_FILE = "ensemble.json"
 MEMBERS_FOLDER = "members"
@@ -222,8 +223,6 @@ class DetectorEnsemble:
         The record holds its own SHA-256 and each member's ``detector.json`` SHA-256
         (which in turn covers that member's model file).
         """
-        from zoo.pretrained import sha256
-
         self._check_fitted()
         folder = Path(folder)
         if folder.exists() and not overwrite:
@@ -244,8 +243,6 @@ class DetectorEnsemble:
     @classmethod
     def load(cls, folder: str | os.PathLike) -> DetectorEnsemble:
         """Load a saved ensemble once every file matches its SHA-256 (checked before any model is loaded)."""
-        from zoo.pretrained import sha256
-
         folder = Path(folder)
         record = read_record(folder / ENSEMBLE_FILE, "detector ensemble")
         for entry in record["members"]:

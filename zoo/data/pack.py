@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.utils.checks import check_positive_int
+from zoo.utils.integrity import sha256
 
 STORAGES = ("npy", "tfrecord")
 DEFAULT_SHARD_SIZE = 10_000
@@ -47,7 +48,7 @@ def _write_tfrecord(path: Path, x: np.ndarray) -> None:
 
 
 def _write_shard(folder: Path, name: str, x: np.ndarray, storage: str) -> dict:
-    from zoo.data.streaming import file_sha256, npy_header
+    from zoo.data.streaming import npy_header
 
     path = folder / f"{name}.{storage}"
     x = np.ascontiguousarray(x, dtype=x.dtype.newbyteorder("<") if x.dtype.byteorder == ">" else x.dtype)
@@ -57,7 +58,7 @@ def _write_shard(folder: Path, name: str, x: np.ndarray, storage: str) -> dict:
         offset = npy_header(path)[3]
     else:
         _write_tfrecord(path, x)
-    return {"file": path.name, "count": len(x), "offset": offset, "sha256": file_sha256(path)}
+    return {"file": path.name, "count": len(x), "offset": offset, "sha256": sha256(path)}
 
 
 def _check_chunk(chunk: np.ndarray, first: np.ndarray | None, start: int, source) -> None:

@@ -23,7 +23,6 @@ Memory stays flat as the folder grows: at most a shuffle buffer, a few shards
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import numpy as np
 
 from zoo.data.images import IMAGE_SUFFIXES, list_images, read_image
 from zoo.utils.inputs import PIXEL_MAX, check_input_shape_of
+from zoo.utils.integrity import sha256 as file_sha256
 
 MANIFEST = "manifest.json"
 SHARD_SUFFIXES = (".npy", ".npz")
@@ -278,15 +278,6 @@ def _npz_rows(path: Path, rows: np.ndarray) -> np.ndarray:
         with np.load(path, allow_pickle=False) as f:
             _NPZ_CACHE[key] = f["x"] if "x" in f else f[f.files[0]]
     return _NPZ_CACHE[key][rows]
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _from_manifest(folder: Path) -> Stream:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from zoo.families import build_model
 from zoo.utils.checks import unknown_name_error
+from zoo.utils.integrity import ChecksumError, sha256, verify_file
 
 if TYPE_CHECKING:
     import keras
@@ -44,10 +45,6 @@ CARD_RTOL = 0.01
 
 #: The card fields the loader builds the model from (hashed by ``config_sha256``, with the weights' hashes).
 CONFIG_FIELDS = ("model", "input_shape", "latent_dim", "family_args")
-
-
-class ChecksumError(ValueError):
-    """A weights file's or a card's SHA-256 differs from the expected one; nothing was loaded."""
 
 
 def config_sha256(card: dict) -> str:
@@ -124,29 +121,6 @@ class Card:
         out = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "extra"}
         out["input_shape"] = list(self.input_shape)
         return {**out, **self.extra}
-
-
-def sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def verify_file(path: str | os.PathLike, expected: str) -> Path:
-    """Return ``path`` if it exists and its SHA-256 is ``expected``, else raise."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Weights file missing: {path}")
-    actual = sha256(path)
-    if actual != expected.lower():
-        raise ChecksumError(
-            f"SHA-256 mismatch for {path}: expected {expected}, got {actual}. "
-            + "The file is corrupted or not the one the card describes; nothing was loaded."
-        )
-    return path
 
 
 def list_pretrained(pattern: str | None = None, kind: str | None = None) -> list[str]:
@@ -334,4 +308,4 @@ def load_weights(model: Autoencoder, source: str | os.PathLike, sha256_hex: str,
 
 __all__ = ["CARD_RTOL", "CONFIG_FIELDS", "Card", "ChecksumError", "build_from_card", "card_path", "config_sha256",
            "load_keras_file", "verify_card", "compare_metrics", "get_card",
-           "list_pretrained", "load_encoder", "load_pretrained", "load_target", "load_weights", "sha256"]
+           "list_pretrained", "load_encoder", "load_pretrained", "load_target", "load_weights", "sha256", "verify_file"]
