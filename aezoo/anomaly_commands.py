@@ -10,10 +10,11 @@ scores, each standardised on normal validation data), with one ``--score`` (and
     aezoo anomaly fit ae_dense.mnist ae_conv.mnist --score reconstruction mahalanobis \
         --normal my_normal.npy --out detectors/pair
 
-Data arguments take what training takes: ``mnist`` / ``fashion_mnist`` (the
-train split for ``--normal``, the test split elsewhere), ``sample:NAME`` (the
-bundled 1k images), or a path (``.npy``, ``.npz``, ``.csv`` or an image
-folder); ``--normal-class`` keeps one label of a known dataset.
+Data arguments take what training takes: ``mnist`` / ``fashion_mnist``, ``sample:NAME``
+(the bundled 1k images), or a path (``.npy``, ``.npz``, ``.csv`` or an image folder);
+``--normal-class`` keeps one label of labelled data. Splits are explicit: ``fit`` reads
+the train split of ``--normal`` and ``score`` the test split of ``--input`` unless
+``--split`` says otherwise (data without splits are read whole: ``all``).
 """
 
 from __future__ import annotations
@@ -25,14 +26,18 @@ from pathlib import Path
 import numpy as np
 
 from zoo.anomaly import SCORES
+from zoo.utils.cliargs import add_split_argument
 
 
-def load_images(source: str, split: str, keep_class: int | None = None,
-                shape: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Images in [0, 1] and their labels (None for your own data) from a data spec."""
+def load_images(source: str, default: str, keep_class: int | None = None,
+                shape: tuple[int, ...] | None = None, split: str | None = None) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Images in [0, 1], their labels (None for unlabelled data) and the split read: ``split``, else ``default``."""
     from zoo.data import datasets as data
+    from zoo.data.images import image_read_options
 
-    x, y = data.load_spec(source, split, tuple(shape[:2]) if shape and len(shape) == 3 else None)
+    size, color = image_read_options(shape)
+    loaded = data.data_spec_or_path(source).load(split, default=default, image_size=size, color=color)
+    x, y = loaded.x, loaded.y
     if keep_class is not None:
         if y is None:
             raise ValueError("--normal-class needs a labelled dataset (mnist, fashion_mnist, sample:NAME). "
@@ -40,7 +45,7 @@ def load_images(source: str, split: str, keep_class: int | None = None,
         x, y = x[y == keep_class], y[y == keep_class]
     if len(x) == 0:
         raise ValueError(f"{source} holds no images" + (f" of class {keep_class}" if keep_class is not None else ""))
-    return data.to_unit_range(x), y
+    return data.to_unit_range(x), y, loaded.split
 
 
 def per_model(option: str, values: list[str], n_models: int) -> list[str]:
@@ -63,7 +68,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     errors = per_model("--error", args.error, len(args.model))
     models = [load_target(name)[0] for name in args.model]
     shape = models[0].data_shape
-    x, _ = load_images(args.normal, "train", args.normal_class, shape)
+    x, _, split = load_images(args.normal, "train", args.normal_class, shape, args.split)
     validation = load_images(args.validation, "test", args.normal_class, shape)[0] if args.validation else None
     members = [Detector(model, score=score, error=error, seed=args.seed)
                for model, score, error in zip(models, scores, errors, strict=True)]
@@ -77,7 +82,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
                  out / "most_anomalous_normal.png", title="highest-scoring normal examples")
     s = detector.statistics
     kind = f"a {scores[0]} detector" if len(members) == 1 else f"an ensemble of {len(members)} detectors ({what})"
-    print(f"fitted {kind} on {s['n_normal']} normal examples; threshold {detector.threshold:.6g} "
+    print(f"fitted {kind} on {s['n_normal']} normal examples ({split} split of {args.normal}); threshold {detector.threshold:.6g} "
           + f"({detector.threshold_method}); false-positive rate on {s['n_validation']} normal validation "
           + f"examples {100 * s['validation_false_positive_rate']:.2f}%; wrote {out}")
     return 0
@@ -89,7 +94,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from zoo.evaluation.plots import anomaly_grid, roc_plot, score_histogram
 
     detector = load_detector(args.detector)
-    x, y = load_images(args.input, "test", None, detector.data_shape)
+    x, y, split = load_images(args.input, "test", None, detector.data_shape, args.split)
     scores, maps = detector.score_with_maps(x)
     flags = (scores > detector.threshold).astype(int)
     out = Path(args.output)
@@ -109,7 +114,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             score_histogram(scores[labels == 0], scores[labels == 1], detector.threshold, folder / "scores.png")
             if len(np.unique(labels)) == 2:
                 roc_plot(labels, scores, folder / "roc.png")
-    print(f"scored {len(x)} inputs: {int(flags.sum())} above the threshold {detector.threshold:.6g}; wrote {out}")
+    print(f"scored {len(x)} inputs ({split} split of {args.input}): {int(flags.sum())} above the threshold {detector.threshold:.6g}; wrote {out}")
     return 0
 
 
@@ -122,6 +127,7 @@ def add_commands(sub) -> dict[str, Callable[[argparse.Namespace], int]]:
     f.add_argument("model", nargs="+", help="pretrained name, .keras file or run folder; several make an ensemble")
     f.add_argument("--normal", required=True, help="normal data (dataset, sample:NAME or a path)")
     f.add_argument("--normal-class", type=int, help="keep only this label of a known dataset")
+    add_split_argument(f, "train", "--normal")
     f.add_argument("--validation", help="normal validation data for the threshold (default: 20%% held out)")
     f.add_argument("--score", nargs="+", choices=SCORES, default=["reconstruction"],
                    help="one score for all models or one per model (default reconstruction)")
@@ -140,6 +146,7 @@ def add_commands(sub) -> dict[str, Callable[[argparse.Namespace], int]]:
     s.add_argument("--maps", help="also save the per-pixel error maps (.npy)")
     s.add_argument("--pictures", help="folder for the most-anomalous grid (and histograms/ROC with labels)")
     s.add_argument("--normal-class", type=int, help="with labelled input: the normal class, for histograms and ROC")
+    add_split_argument(s, "test", "--input")
 
     def run(args: argparse.Namespace) -> int:
         return {"fit": cmd_fit, "score": cmd_score}[args.anomaly_command](args)

@@ -21,8 +21,10 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 
 from zoo.utils.cliargs import (
+    add_color_argument,
     add_data_arguments,
     add_model_arguments,
+    add_split_argument,
     model_kwargs,
     positive_float,
     positive_int,
@@ -195,13 +197,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = train(
         args.model, args.dataset, _run_dir(args),
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        seed=args.seed, model_kwargs=model_kwargs(args), data_dir=args.data_dir,
+        seed=args.seed, model_kwargs=model_kwargs(args), split=args.split, color=args.color, data_dir=args.data_dir,
         download=args.download, resume=args.resume, tensorboard=args.tensorboard,
         verbose=int(args.verbose) if args.verbose.isdigit() else args.verbose,
         command=args.record_command, distribute=args.distribute, distribute_timeout=args.distribute_timeout,
     )
-    t = result.card["training"]
-    print(f"trained {result.card['model']} on {result.card['dataset']} for {t['epochs']} epochs in {t['wall_time_s']} s; "
+    card, t = result.card, result.card["training"]
+    converted = "".join(f"; {note}" for note in card["converted"])
+    print(f"trained {card['model']} on {card['dataset']} ({card['split']} split, {card['examples']:,} examples"
+          + f"{converted}) for {t['epochs']} epochs in {t['wall_time_s']} s; "
           + f"final loss {t['final_loss']:.5g}; run folder: {result.run_dir}")
     return 0
 
@@ -227,12 +231,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ValueError("--check-card needs a pretrained entry.")
     if args.check_card and spec.kind == "path":
         raise ValueError("--check-card compares with the card's own dataset; drop --dataset PATH.")
+    if args.check_card and args.split not in (None, "test"):
+        raise ValueError(f"--check-card compares with the card's test-split metrics. Received: --split {args.split}")
     if args.nll_samples:
         from zoo.evaluation.likelihood import require_posterior
 
         require_posterior(model)  # refuse a model without a Gaussian posterior before the long evaluation
     metrics = evaluate(model, dataset, data_dir=args.data_dir, probe=not args.no_probe, seed=args.seed,
-                       download=args.download, progress=None)
+                       download=args.download, progress=None, split=args.split)
     if args.nll_samples:
         from zoo.evaluation.likelihood import dataset_nll
 
@@ -327,6 +333,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--distribute-timeout", type=positive_float, default=300.0, metavar="SECONDS",
                    help="how long a multi_worker process waits for the others before it fails (default 300)")
     p.add_argument("--record-command", help=argparse.SUPPRESS)
+    add_split_argument(p, "train", "--dataset")
+    add_color_argument(p)
     add_data_arguments(p)
     add_model_arguments(p)
 
@@ -343,6 +351,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
                    help="VAE-like models: also the importance-sampled NLL (nats) of the test split binarised "
                    + "with seed 0, K samples per image (5000 if K is omitted); see docs/generative.md")
     p.add_argument("--nll-limit", type=positive_int, metavar="N", help="score the NLL on the first N test images only")
+    add_split_argument(p, "test", "--dataset")
     add_data_arguments(p)
     requested = None if argv is None else _requested(argv)
     for module in COMMAND_MODULES:

@@ -4,6 +4,11 @@
     aezoo data pack my_images/ --out packed/mine --format tfrecord --input-shape 64,64,3
     aezoo train ae_conv --dataset packed/mnist
 
+A known dataset or a ``keras.datasets``-layout ``.npz`` gives its train split unless
+``--split test|all`` says otherwise; other data are packed whole (``all``). An image
+folder's size and colour are inferred from its images unless given (``--input-shape``,
+``--color``); the line printed at the end says what was converted.
+
 The folder is written atomically (nothing is left at --out if the pack fails) and
 never over a non-empty folder; training verifies every shard's SHA-256 first.
 """
@@ -30,11 +35,17 @@ def cmd_pack(args: argparse.Namespace) -> int:
     from zoo.data.pack import pack
 
     shape = args.input_shape
+    from zoo.data.images import image_read_options
+
+    color = image_read_options(shape)[1]
+    if args.color and color not in (None, args.color):
+        raise ValueError(f"--color {args.color} contradicts --input-shape {','.join(map(str, shape))}.")
     manifest = pack(args.source, args.out, shard_size=args.shard_size, storage=args.format, split=args.split,
-                    image_size=shape[:2] if shape else None, grayscale=not shape or len(shape) == 2 or shape[2] == 1,
-                    data_dir=args.data_dir)
+                    image_size=shape[:2] if shape else None, color=args.color or color, data_dir=args.data_dir)
     size = sum((Path(args.out) / s["file"]).stat().st_size for s in manifest["shards"]) / 1e6
-    print(f"packed {manifest['count']:,} examples of shape {tuple(manifest['shape'])} {manifest['dtype']} into "
+    converted = "".join(f"; {note}" for note in manifest["converted"])
+    print(f"packed {manifest['count']:,} examples of shape {tuple(manifest['shape'])} {manifest['dtype']} "
+          + f"({manifest['split']} split of {args.source}{converted}) into "
           + f"{len(manifest['shards'])} {args.format} shard(s), {size:.1f} MB, in {args.out}")
     return 0
 
@@ -42,6 +53,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
 def add_commands(sub) -> dict[str, Callable[[argparse.Namespace], int]]:
     """Add ``data pack`` to the ``aezoo`` parser."""
     from zoo.data.pack import DEFAULT_SHARD_SIZE, STORAGES
+    from zoo.utils.cliargs import add_color_argument, add_split_argument
 
     p = sub.add_parser("data", help="pack data into shards that training streams from disk",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,8 +63,10 @@ def add_commands(sub) -> dict[str, Callable[[argparse.Namespace], int]]:
     pk.add_argument("--out", required=True, help="folder to create (refused if it exists and is not empty)")
     pk.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="examples per shard")
     pk.add_argument("--format", choices=STORAGES, default="npy", help="shard format (default npy)")
-    pk.add_argument("--split", choices=("train", "test"), default="train", help="split of a known dataset")
-    pk.add_argument("--input-shape", type=_shape, help="H,W[,C]: size (and channels) to read images at")
+    add_split_argument(pk, "train", "the source")
+    pk.add_argument("--input-shape", type=_shape, help="H,W[,C]: size (and channels) to read images at "
+                    + "(default: inferred from the images)")
+    add_color_argument(pk)
     pk.add_argument("--data-dir", help="folder holding <dataset>.npz")
 
     def run(args: argparse.Namespace) -> int:

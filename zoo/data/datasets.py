@@ -1,20 +1,33 @@
-"""Datasets: MNIST and Fashion-MNIST (local files or TFDS), user data, and tf.data pipelines.
+"""Datasets: MNIST and Fashion-MNIST (local files or TFDS), the bundled samples and your own data.
 
-Images come out as ``uint8`` arrays of shape ``(n, 28, 28, 1)``; pipelines scale
-them to [0, 1] (the preprocessing every card records). Nothing here reaches the
-network unless the caller passes ``download=True``.
+Every command and API reads data through one door, :meth:`DataSpec.load`, which says
+what it read (a :class:`Data`: the examples, their labels, the split, and what was
+converted). Known datasets come out as ``uint8`` arrays of shape ``(n, 28, 28, 1)``;
+pipelines scale pixels to [0, 1] by the one rule of :func:`zoo.data.images.scale_pixels`
+(the preprocessing every card records). Nothing here reaches the network unless the
+caller passes ``download=True``.
+
+Splits are explicit: ``split="train" | "test" | "all"`` (``--split``), or None for the
+task's default (``default=``: train for training and fitting, test for evaluation and
+scoring). A known dataset has both splits; ``sample:NAME`` is a slice of the test split;
+files follow :mod:`zoo.data.arrays` (a ``keras.datasets``-layout ``.npz`` has both splits,
+anything else is ``all``); folders are ``all``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import zipfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from zoo.data.images import magic, read_images
+from zoo.data.arrays import SPLITS, check_split, read_array_file, unsplit
+from zoo.data.images import COLORS, read_images, scale_pixels
+
+_LOG = logging.getLogger(__name__)
 
 PREPROCESSING = "x / 255: uint8 pixels to float32 in [0, 1]; no centring"
 ENV_DATA_DIR = "AEZOO_DATA_DIR"
@@ -59,6 +72,53 @@ def dataset_info(name: str) -> DatasetInfo:
 
 
 @dataclass(frozen=True)
+class Data:
+    """Examples read from a data spec, with what they are.
+
+    Attributes:
+        x: The examples as stored (images ``uint8``), or a :class:`zoo.data.streaming.Stream`
+            when streaming was asked for and the folder streams.
+        y: Labels, or None.
+        source: The spec as given (``"mnist"``, ``"sample:mnist"``, a path).
+        split: The split read: ``"train"``, ``"test"`` or ``"all"``.
+        origin: Where the examples come from, in words.
+        notes: What reading converted (``"converted 12 RGBA images to RGB"``); empty when nothing.
+    """
+
+    x: object
+    y: np.ndarray | None
+    source: str
+    split: str
+    origin: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def summary(self) -> str:
+        """One line: ``"mnist.npz, train split, 50 examples; converted 2 RGBA images to RGB"``."""
+        line = f"{self.source}, {self.split} split, {len(self):,} examples"
+        return "; ".join([line, *self.notes])
+
+    def record(self) -> dict:
+        """What run folders and cards record about the data (JSON-ready)."""
+        return {"source": self.source, "split": self.split, "count": len(self), "origin": self.origin,
+                "converted": list(self.notes)}
+
+
+#: ``DataSpec.kind`` -> the function that loads it (``spec, split, default, options`` -> :class:`Data`).
+LOADERS: dict[str, Callable[..., Data]] = {}
+
+
+def _loader(kind: str) -> Callable:
+    def register(function: Callable[..., Data]) -> Callable[..., Data]:
+        LOADERS[kind] = function
+        return function
+
+    return register
+
+
+@dataclass(frozen=True)
 class DataSpec:
     """What a ``--dataset`` string names: a known dataset, its bundled sample, or a path.
 
@@ -73,6 +133,42 @@ class DataSpec:
 
     def __str__(self) -> str:
         return f"sample:{self.name}" if self.kind == "sample" else self.name
+
+    def load(self, split: str | None = None, *, default: str = "train", data_dir: str | os.PathLike | None = None,
+             download: bool = False, image_size: tuple[int, int] | None = None, color: str | None = None,
+             stream: bool = False) -> Data:
+        """Read this spec's examples: the one loader behind every command and API that takes data.
+
+        Args:
+            split: ``"train"``, ``"test"`` or ``"all"``; None takes ``default`` where the data
+                have splits (a known dataset, a ``keras.datasets``-layout ``.npz``) and
+                ``"all"`` where they have none. An explicit split the data lack is an error.
+            default: The task's split: ``"train"`` for training and fitting, ``"test"`` for
+                evaluation and scoring.
+            data_dir: Folder holding ``<dataset>.npz``.
+            download: Let tensorflow-datasets download a missing dataset.
+            image_size: ``(height, width)`` to read image folders at; None infers it.
+            color: ``"gray"`` or ``"rgb"`` to read image folders as; None infers it.
+            stream: Return a folder that should stream as a :class:`zoo.data.streaming.Stream`.
+
+        Returns:
+            A :class:`Data`; what was converted is also logged (logger ``zoo.data.datasets``, INFO).
+
+        Example:
+            >>> data = parse_data_spec("sample:mnist").load(default="test")
+            >>> data.split, len(data)
+            ('test', 1000)
+        """
+        check_split(split)
+        if default not in SPLITS:
+            raise ValueError(f"`default` must be one of {SPLITS}. Received: default={default!r}")
+        if color is not None and color not in COLORS:
+            raise ValueError(f"`color` must be one of {sorted(COLORS)}. Received: color={color!r}")
+        data = LOADERS[self.kind](self, split, default, dict(data_dir=data_dir, download=download,
+                                                              image_size=image_size, color=color, stream=stream))
+        for note in data.notes:
+            _LOG.info("%s: %s", self, note)
+        return data
 
 
 SAMPLE_PREFIX = "sample:"
@@ -111,7 +207,7 @@ def candidate_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
     return dirs
 
 
-def _read_npz(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+def _read_dataset_npz(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     with np.load(path, allow_pickle=False) as f:
         keys = (f"x_{split}", f"y_{split}")
         if not all(k in f for k in keys):
@@ -166,7 +262,7 @@ def load_dataset(
         path = folder / info.filename
         tried.append(str(path))
         if path.is_file():
-            x, y = _read_npz(path, split)
+            x, y = _read_dataset_npz(path, split)
             return x.reshape((-1, *info.image_shape)), y
     found = _from_tfds(info, split, download)
     if found is not None:
@@ -187,56 +283,49 @@ def load_sample(name: str) -> tuple[np.ndarray, np.ndarray]:
         return f["x"].reshape((-1, *info.image_shape)), f["y"]
 
 
-_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK\x03\x04"
+def _read_path(path: str | os.PathLike, split: str | None = None, default: str = "all",
+               image_size: tuple[int, int] | None = None, color: str | None = None, stream: bool = False) -> Data:
+    """Your own data as :class:`Data` (see :func:`load_user_data` for what is accepted)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No data at {path}.")
+    notes: tuple[str, ...] = ()
+    if path.is_dir():
+        from zoo.data.streaming import open_stream, streams_when_training
 
+        source = open_stream(path, image_size, color)
+        read = unsplit(path, split, "a folder of images" if source.kind == "images" else "a folder of shards")
+        notes = source.notes
+        if stream and streams_when_training(source):
+            return Data(source, None, str(path), read, source.description, notes)
+        # open_stream has listed the images (and refused an empty folder): read those, not a second listing.
+        from zoo.data.images import ImagePlan
 
-def _read_array_file(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(x, y or None)`` from a ``.npy``, ``.npz`` or ``.csv`` file, with errors that name the file."""
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        if magic(path, 6) != _NPY_MAGIC:
-            raise ValueError(f"{path} is not a NumPy .npy file (it does not start with the .npy header); "
-                             + "save arrays with numpy.save.")
-        try:
-            return np.load(path, allow_pickle=False), None
-        except ValueError as err:
-            if "pickle" in str(err):
-                raise ValueError(f"{path} holds Python objects (dtype=object), not numbers; aezoo never "
-                                 + "unpickles data. Save a numeric array.") from None
-            raise ValueError(f"{path} is a damaged .npy file: {err}") from None
-        except (OSError, EOFError) as err:
-            raise ValueError(f"{path} is a damaged or truncated .npy file: {err}") from None
-    if suffix == ".npz":
-        if magic(path, 4) != _ZIP_MAGIC:
-            raise ValueError(f"{path} is not a NumPy .npz file (not a zip archive); save arrays with numpy.savez.")
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                names = list(f.files)
-                if "x" in f:
-                    return f["x"], (f["y"] if "y" in f else None)
-                if "x_test" in f:
-                    return f["x_test"], (f["y_test"] if "y_test" in f else None)
-                if len(names) == 1:
-                    return f[names[0]], None
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-            raise ValueError(f"{path} is a damaged .npz file or holds Python objects: {err}") from None
-        raise ValueError(f"{path} holds arrays {names}; name the data array 'x' (and labels 'y').")
-    if suffix in (".csv", ".txt"):
-        try:
-            return np.loadtxt(path, delimiter=",", dtype="float32", ndmin=2), None
-        except ValueError as err:
-            raise ValueError(f"{path} is not a CSV file of numbers (one example per row): {err}") from None
-    raise ValueError(f"Unsupported data file {path.name}: expected .npy, .npz, .csv or an image folder.")
+        x = (read_images([shard.path for shard in source.shards],
+                         ImagePlan(source.element_shape[:2], "gray" if source.grayscale else "rgb"))
+             if source.kind == "images" else source.read_all())
+        y = None
+    else:
+        x, y, read = read_array_file(path, split, default)
+    if x.ndim == 0 or len(x) == 0 or x.size == 0:
+        raise ValueError(f"{path} holds no examples (array of shape {x.shape}).")
+    if y is not None and len(y) != len(x):
+        raise ValueError(f"{path} holds {len(x)} examples but {len(y)} labels.")
+    return Data(x, y, str(path), read, f"user data {path}", notes)
 
 
 def load_user_data(path: str | os.PathLike, image_size: tuple[int, int] | None = None,
-                   grayscale: bool = True, labels: bool = False, stream: bool = False):
-    """Load your own data: ``.npy``, ``.npz`` (key ``x`` or the only array), ``.csv`` rows, or an image folder.
+                   grayscale: bool | None = None, labels: bool = False, stream: bool = False, *,
+                   split: str | None = None, default: str = "all", color: str | None = None):
+    """Load your own data: ``.npy``, ``.npz``, ``.csv`` rows, or a folder of images or shards.
 
     Files are read without unpickling; a file that is not what its suffix says,
     a damaged one, an empty one, or an unreadable image in a folder fails with a
     ``ValueError`` that names it. Values are returned as stored; the model's input
     contract (:func:`zoo.utils.inputs.as_model_input`) scales and checks them.
+    Splits follow :mod:`zoo.data.arrays`; image folders' size and colour are inferred
+    unless given (:func:`zoo.data.images.plan_images`). :meth:`DataSpec.load` also says
+    which split was read and what was converted.
 
     A folder may also hold ``.npy``/``.npz`` shards or be packed by ``aezoo data pack``
     (:func:`zoo.data.streaming.open_stream`); its shards are then concatenated, or, with
@@ -245,59 +334,82 @@ def load_user_data(path: str | os.PathLike, image_size: tuple[int, int] | None =
 
     Args:
         path: A file or a folder of images (PNG/JPEG/BMP/GIF, searched recursively, sorted by path) or shards.
-        image_size: ``(height, width)`` to resize images to (folders only; default 28x28).
-        grayscale: Read images with one channel (folders only).
-        labels: Also return the labels: ``y`` (or ``y_test``) of an ``.npz``, else None.
+        image_size: ``(height, width)`` to resize images to (folders only; None: inferred).
+        grayscale: Shorthand for ``color``: True is ``"gray"``, False ``"rgb"``.
+        labels: Also return the labels (``y``, or ``y_<split>`` of a ``keras.datasets``-layout ``.npz``), else None.
         stream: Return a :class:`zoo.data.streaming.Stream` for a folder that should stream.
+        split: ``"train"``, ``"test"``, ``"all"`` or None for ``default``.
+        default: The split a ``keras.datasets``-layout ``.npz`` gives when ``split`` is None.
+        color: ``"gray"`` or ``"rgb"`` to read images as (folders only; None: inferred).
 
     Returns:
         An array with a leading example axis (images as uint8), or ``(x, y or None)`` with ``labels=True``.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"No data at {path}.")
-    if path.is_dir():
-        from zoo.data.streaming import open_stream, streams_when_training
-
-        source = open_stream(path, image_size, grayscale)
-        if stream and streams_when_training(source):
-            return (source, None) if labels else source
-        # open_stream has listed the images (and refused an empty folder): read those, not a second listing.
-        x = (read_images([shard.path for shard in source.shards], image_size, grayscale)
-             if source.kind == "images" else source.read_all())
-        y = None
-    else:
-        x, y = _read_array_file(path)
-    if x.ndim == 0 or len(x) == 0 or x.size == 0:
-        raise ValueError(f"{path} holds no examples (array of shape {x.shape}).")
-    if y is not None and len(y) != len(x):
-        raise ValueError(f"{path} holds {len(x)} examples but {len(y)} labels.")
-    return (x, y) if labels else x
+    if grayscale is not None and color is None:
+        color = "gray" if grayscale else "rgb"
+    data = _read_path(path, split, default, image_size, color, stream)
+    return (data.x, data.y) if labels else data.x
 
 
-def load_spec(source: str | os.PathLike, split: str = "test", image_size: tuple[int, int] | None = None,
-              data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Examples and labels (None where a file has no ``y``) from a data spec, as the CLI's data options take them.
+@_loader("dataset")
+def _load_known(spec: DataSpec, split: str | None, default: str, options: dict) -> Data:
+    split = split or default
+    parts = [load_dataset(spec.name, s, options["data_dir"], options["download"])
+             for s in (("train", "test") if split == "all" else (split,))]
+    x, y = (np.concatenate([p[i] for p in parts]) for i in (0, 1))
+    return Data(x, y, str(spec), split, f"{spec.name} {split} split ({len(x):,} images)")
 
-    A known dataset gives its ``split``, ``sample:NAME`` the bundled 1k images, and
-    anything else is read as a path by :func:`load_user_data` (which names what is wrong with it).
-    """
+
+@_loader("sample")
+def _load_bundled(spec: DataSpec, split: str | None, default: str, options: dict) -> Data:
+    if split == "train":
+        raise ValueError(f"{spec} is a 1,000-image slice of {spec.name}'s test split; it has no train split. "
+                         + f"Received: split='train'; pass --dataset {spec.name} for the full train split.")
+    x, y = load_sample(spec.name)
+    return Data(x, y, str(spec), "test", f"bundled 1k sample of {spec.name} test split")
+
+
+@_loader("path")
+def _load_path(spec: DataSpec, split: str | None, default: str, options: dict) -> Data:
+    return _read_path(spec.name, split, default, options["image_size"], options["color"], options["stream"])
+
+
+def data_spec_or_path(source: str | os.PathLike | DataSpec) -> DataSpec:
+    """:func:`parse_data_spec`, where anything it does not know is a path (a missing one fails when loaded)."""
     try:
-        spec = parse_data_spec(source)
+        return parse_data_spec(source)
     except ValueError:
-        spec = None
-    if spec is not None and spec.kind == "sample":
-        return load_sample(spec.name)
-    if spec is not None and spec.kind == "dataset":
-        return load_dataset(spec.name, split, data_dir=data_dir)
-    return load_user_data(source, image_size=image_size, labels=True)
+        return DataSpec("path", str(source))
+
+
+def load_spec(source: str | os.PathLike, default: str = "test", image_size: tuple[int, int] | None = None,
+              data_dir: str | os.PathLike | None = None, *, split: str | None = None,
+              color: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(examples, labels or None)`` of :meth:`DataSpec.load` for a spec or path, as the CLI's data options take them.
+
+    Args:
+        source: ``mnist``, ``sample:NAME`` or a path (read by :func:`load_user_data`, which names what is wrong).
+        default: The task's split (``"test"``: scoring, encoding; ``"train"``: fitting).
+        image_size: ``(height, width)`` to read image folders at.
+        data_dir: Folder holding ``<dataset>.npz``.
+        split: An explicit split, or None for ``default``.
+        color: ``"gray"`` or ``"rgb"`` to read image folders as.
+    """
+    data = data_spec_or_path(source).load(split, default=default, data_dir=data_dir, image_size=image_size,
+                                          color=color)
+    return data.x, data.y
 
 
 def to_unit_range(x: np.ndarray) -> np.ndarray:
     """Data as float32 in [0, 1]: the input contract (:func:`zoo.utils.inputs.as_model_input`) with any shape.
 
-    ``uint8`` (and other integer pixels in 0..255) are scaled by 1/255; floats must already lie in [0, 1].
+    Integer pixels are scaled by the one rule (:func:`zoo.data.images.scale_pixels`: ``x / 255``) after their
+    range is checked; floats must already lie in [0, 1].
     """
     from zoo.utils.inputs import as_model_input
 
     return as_model_input(x, None, what="data")
+
+
+__all__ = ["DATASETS", "LOADERS", "PREPROCESSING", "SPLITS", "Data", "DataSpec", "load_dataset", "load_sample",
+           "load_spec", "load_user_data", "parse_data_spec", "scale_pixels", "to_unit_range"]

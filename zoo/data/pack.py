@@ -25,17 +25,18 @@ DEFAULT_SHARD_SIZE = 10_000
 FORMAT = "aezoo-pack"
 
 
-def _arrays(source: str | os.PathLike, split: str, image_size, grayscale: bool, data_dir) -> tuple[Iterator, int]:
-    """``(chunks of examples in order, count)``: folders read lazily, anything else loaded as training loads it."""
+def _arrays(source: str | os.PathLike, split: str | None, image_size, color: str | None,
+            data_dir) -> tuple[Iterator, int, object]:
+    """``(chunks of examples in order, count, Data)``: folders read lazily, anything else loaded as training loads it."""
     from zoo.data import datasets as data
-    from zoo.data.streaming import open_stream
 
-    if Path(source).is_dir() and str(source) not in data.DATASETS:
-        stream = open_stream(source, image_size, grayscale)
-        stream.verify()
-        return stream.iter_arrays(), len(stream)
-    x = data.load_spec(source, split, image_size, data_dir)[0]
-    return (x[i:i + 4096] for i in range(0, len(x), 4096)), len(x)
+    loaded = data.data_spec_or_path(source).load(split, default="train", data_dir=data_dir, image_size=image_size,
+                                                 color=color, stream=True)
+    if hasattr(loaded.x, "iter_arrays"):
+        loaded.x.verify()
+        return loaded.x.iter_arrays(), len(loaded), loaded
+    x = loaded.x
+    return (x[i:i + 4096] for i in range(0, len(x), 4096)), len(x), loaded
 
 
 def _write_tfrecord(path: Path, x: np.ndarray) -> None:
@@ -89,8 +90,8 @@ def _remove_dead_partials(out: Path) -> None:
 
 
 def pack(source: str | os.PathLike, out: str | os.PathLike, *, shard_size: int = DEFAULT_SHARD_SIZE,
-         storage: str = "npy", split: str = "train", image_size: tuple[int, int] | None = None,
-         grayscale: bool = True, data_dir: str | os.PathLike | None = None, progress: bool | None = None) -> dict:
+         storage: str = "npy", split: str | None = None, image_size: tuple[int, int] | None = None,
+         color: str | None = None, data_dir: str | os.PathLike | None = None, progress: bool | None = None) -> dict:
     """Write ``source`` into ``out`` as shards and a manifest, atomically.
 
     Everything is written to a hidden ``.NAME.partial-PID`` folder beside ``out``
@@ -103,14 +104,15 @@ def pack(source: str | os.PathLike, out: str | os.PathLike, *, shard_size: int =
         out: Folder to create; an existing non-empty one is refused.
         shard_size: Examples per shard.
         storage: ``"npy"`` or ``"tfrecord"``.
-        split: Split of a known dataset.
-        image_size: ``(height, width)`` to resize images to (default 28x28).
-        grayscale: Read images with one channel.
+        split: ``"train"``, ``"test"`` or ``"all"``; None reads the train split of data that have
+            one (a known dataset, a ``keras.datasets``-layout ``.npz``) and all of data that have none.
+        image_size: ``(height, width)`` to resize images to (default: inferred from the images).
+        color: ``"gray"`` or ``"rgb"`` to read images as (default: inferred from the images).
         data_dir: Folder holding ``<dataset>.npz``.
         progress: Draw a progress bar (None: when stderr is a terminal).
 
     Returns:
-        The manifest.
+        The manifest (with the ``split`` read and what reading ``converted``).
 
     Raises:
         FileExistsError: ``out`` exists and is not empty.
@@ -125,7 +127,7 @@ def pack(source: str | os.PathLike, out: str | os.PathLike, *, shard_size: int =
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} already exists and is not empty; choose a new folder (nothing was written).")
-    chunks, count = _arrays(source, split, image_size, grayscale, data_dir)
+    chunks, count, loaded = _arrays(source, split, image_size, color, data_dir)
     if count == 0:
         raise ValueError(f"{source} holds no examples.")
     total = -(-count // shard_size)
@@ -159,7 +161,8 @@ def pack(source: str | os.PathLike, out: str | os.PathLike, *, shard_size: int =
             flush(True)
         manifest = {"format": FORMAT, "version": 1, "storage": storage, "count": seen,
                     "shape": list(first.shape[1:]), "dtype": first.dtype.str, "min": low, "max": high,
-                    "feature": "x", "source": str(source), "shards": shards}
+                    "feature": "x", "source": str(source), "split": loaded.split,
+                    "converted": list(loaded.notes), "shards": shards}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
         if out.exists():
             out.rmdir()

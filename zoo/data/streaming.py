@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.data.images import IMAGE_SUFFIXES, list_images, read_image
+from zoo.data.images import IMAGE_SUFFIXES, list_images, plan_images, read_image
 from zoo.utils.inputs import PIXEL_MAX, check_input_shape_of
 from zoo.utils.integrity import sha256 as file_sha256
 
@@ -106,14 +106,16 @@ class Stream:
         dtype: Stored dtype (``uint8`` for images).
         value_range: ``(min, max)`` of the values when known without reading (a manifest), else None.
         grayscale: Images only: decode with one channel.
+        notes: Images only: what reading converts (:func:`zoo.data.images.plan_images`).
     """
 
     def __init__(self, root: Path, kind: str, shards: list[Shard], element_shape: tuple, dtype,
-                 value_range: tuple[float, float] | None = None, grayscale: bool = True) -> None:
+                 value_range: tuple[float, float] | None = None, grayscale: bool = True,
+                 notes: tuple[str, ...] = ()) -> None:
         self.root, self.kind, self.shards = Path(root), kind, list(shards)
         self.element_shape, self.dtype = tuple(int(d) for d in element_shape), np.dtype(dtype)
         self.target_shape = self.element_shape
-        self.value_range, self.grayscale = value_range, grayscale
+        self.value_range, self.grayscale, self.notes = value_range, grayscale, tuple(notes)
         self.counts = np.array([s.count for s in self.shards], dtype=np.int64)
 
     # The array-like surface the trainer reads before building a model.
@@ -208,7 +210,7 @@ class Stream:
     def with_target(self, target: tuple) -> Stream:
         """A copy of this stream whose batches are reshaped to ``target`` (a channel axis added or dropped)."""
         copy = Stream(self.root, self.kind, self.shards, self.element_shape, self.dtype, self.value_range,
-                      self.grayscale)
+                      self.grayscale, self.notes)
         copy.target_shape = tuple(int(d) for d in target)
         return copy
 
@@ -319,13 +321,15 @@ def _from_shards(folder: Path, files: list[Path]) -> Stream:
 
 
 def open_stream(path: str | os.PathLike, image_size: tuple[int, int] | None = None,
-                grayscale: bool = True) -> Stream:
+                color: str | None = None) -> Stream:
     """Open a folder as a :class:`Stream` from its headers alone.
 
     A folder with ``manifest.json`` is a packed one (``aezoo data pack``); one with
     ``.npy``/``.npz`` files at its top level is a folder of shards (sorted by name,
     examples along the first axis); otherwise its images (searched recursively,
-    sorted by path, resized to ``image_size``, default 28x28).
+    sorted by path), whose size and colour are inferred from their headers unless
+    ``image_size`` / ``color`` (``"gray"`` or ``"rgb"``) are given
+    (:func:`zoo.data.images.plan_images`; the stream's ``notes`` say what is converted).
 
     Raises:
         ValueError: An empty folder, shards of different shapes or dtypes, a
@@ -346,9 +350,9 @@ def open_stream(path: str | os.PathLike, image_size: tuple[int, int] | None = No
     if not images:
         raise ValueError(f"No data in folder {folder}: expected .npy/.npz shards, a {MANIFEST} written by "
                          + f"`aezoo data pack`, or images ({', '.join(IMAGE_SUFFIXES)}).")
-    size = tuple(image_size or (28, 28))
-    return Stream(folder, "images", [Shard(p, 1) for p in images], (*size, 1 if grayscale else 3), np.uint8,
-                  grayscale=grayscale)
+    plan = plan_images(images, image_size, color, where=folder)
+    return Stream(folder, "images", [Shard(p, 1) for p in images], plan.shape, np.uint8,
+                  grayscale=plan.grayscale, notes=plan.notes)
 
 
 def streams_when_training(stream: Stream) -> bool:

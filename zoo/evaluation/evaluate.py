@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from zoo.data import datasets as zdata
+from zoo.data.images import image_read_options
 from zoo.models.autoencoder import Autoencoder
 from zoo.models.metrics import (  # noqa: F401  (evaluate's public names before zoo.models.metrics existed)
     denoising_metrics,
@@ -26,20 +27,24 @@ from zoo.utils.progress import steps
 USER_PROBE_TRAIN_FRACTION = 0.8
 
 
-def _user_data(model: Autoencoder, path: str, probe: bool, seed: int):
-    """``(x_test, y_test, probe_split)`` from your own file: all of it is scored, a seeded split probes."""
-    shape = model.data_shape
-    size = tuple(shape[:2]) if len(shape) == 3 else None
-    x, y = zdata.load_user_data(path, image_size=size, grayscale=len(shape) != 3 or shape[2] == 1, labels=True)
-    x = model.prepare_input(x, f"--dataset {path}")
-    if not probe or y is None:
-        return x, None, None
-    order = np.random.default_rng(seed).permutation(len(x))
-    cut = int(len(x) * USER_PROBE_TRAIN_FRACTION)
-    if cut < 2 or len(x) - cut < 1 or len(np.unique(y[order[:cut]])) < 2:
-        raise ValueError(f"--dataset {path}: the probe needs at least two classes among the labelled examples "
+def _probe_split(data, probe: bool, seed: int) -> tuple | None:
+    """A seeded train/test split of your own labelled examples for the probes, or None without labels."""
+    if not probe or data.y is None:
+        return None
+    y = data.y
+    order = np.random.default_rng(seed).permutation(len(y))
+    cut = int(len(y) * USER_PROBE_TRAIN_FRACTION)
+    if cut < 2 or len(y) - cut < 1 or len(np.unique(y[order[:cut]])) < 2:
+        raise ValueError(f"--dataset {data.source}: the probe needs at least two classes among the labelled examples "
                          + f"of its {USER_PROBE_TRAIN_FRACTION:.0%} split; pass --no-probe.")
-    return x, y, (order[:cut], order[cut:])
+    return order[:cut], order[cut:]
+
+
+def _test_data(model: Autoencoder, dataset: str, split: str | None, data_dir, download: bool):
+    """The examples evaluation scores (:meth:`zoo.data.datasets.DataSpec.load`, default the test split)."""
+    size, color = image_read_options(model.data_shape)
+    return zdata.parse_data_spec(dataset).load(split, default="test", data_dir=data_dir, download=download,
+                                               image_size=size, color=color)
 
 
 def evaluate(
@@ -51,6 +56,7 @@ def evaluate(
     batch_size: int = 512,
     download: bool = False,
     progress: bool | None = False,
+    split: str | None = None,
 ) -> dict:
     """All metrics that apply to ``model`` on ``dataset``'s full test split, or on your own data.
 
@@ -66,22 +72,25 @@ def evaluate(
         batch_size: Inference batch size.
         download: Let tensorflow-datasets download a missing dataset.
         progress: Draw a progress bar of the steps on stderr (None: when it is a terminal).
+        split: The split to score: None (default) is the test split of data that have one and all of
+            data that have none. The probes of a known dataset fit on its train split, so they run
+            only when its test split is scored.
 
     Returns:
         A flat JSON-ready dict (see :mod:`zoo.models.metrics` for definitions).
     """
     spec = zdata.parse_data_spec(dataset)
-    y_test, split = None, None
-    if spec.kind == "sample":
-        x_test, y_test = zdata.load_sample(spec.name)
-        probe = False
-    elif spec.kind == "dataset":
-        x_test, y_test = zdata.load_dataset(spec.name, "test", data_dir, download)
-    else:
-        x_test, y_test, split = _user_data(model, spec.name, probe, seed)
-        probe = split is not None
+    data = _test_data(model, dataset, split, data_dir, download)
+    x_test, y_test, rows = data.x, data.y, None
+    if spec.kind == "sample" or (spec.kind == "dataset" and data.split != "test"):
+        probe = False  # the probes fit on the train split: scored on the test split only
+    elif spec.kind == "path":
+        rows = _probe_split(data, probe, seed)
+        probe = rows is not None
     x_test = model.prepare_input(x_test, f"--dataset {dataset}")
-    out: dict = {"dataset": str(spec), "split": "test" if spec.kind != "path" else "all", "n_test": int(len(x_test))}
+    out: dict = {"dataset": str(spec), "split": data.split, "n_test": int(len(x_test))}
+    if data.notes:
+        out["converted"] = "; ".join(data.notes)
     names = ["reconstruction", "family metrics"] + (["encode train split", "probe", "PCA probe"] if probe else [])
     with steps(len(names), f"evaluate {getattr(model, 'pretrained_name', None) or model.name}", progress) as bar:
         bar.start(names[0])
@@ -96,13 +105,13 @@ def evaluate(
             return out
         bar.start(names[2])
         flat = codes.reshape(len(codes), -1)
-        if split is None:
+        if rows is None:
             x_train, y_train = zdata.load_dataset(spec.name, "train", data_dir, download)
             x_train = model.prepare_input(x_train, f"--dataset {dataset} (train split)")
             z_train = model.encode(x_train, batch_size=batch_size).reshape(len(x_train), -1)
             z_test, x_probe_test, y_probe_test = flat, x_test, y_test
         else:
-            (train, test), x_all = split, x_test
+            (train, test), x_all = rows, x_test
             x_train, y_train, z_train = x_all[train], y_test[train], flat[train]
             z_test, x_probe_test, y_probe_test = flat[test], x_all[test], y_test[test]
             out["probe_split"] = f"seeded {len(train)}/{len(test)} split of the labelled examples"

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from zoo.data import datasets as zdata
+from zoo.data.images import image_read_options
 from zoo.data.pipeline import make_pipeline
 from zoo.families import build_model, builder_arguments
 from zoo.models import backend
@@ -35,7 +36,7 @@ DEFAULTS = {"epochs": 20, "batch_size": 128, "learning_rate": 1e-3, "seed": 0}
 #: What a run is: ``--resume`` refuses any of these that differs from ``run.json`` (and the Keras backend).
 #: The distribution is not part of it: the global batch defines the steps, so a run may resume
 #: on another number of replicas or workers (``run.json`` records the latest one).
-IDENTITY = ("model", "dataset", "model_kwargs", "epochs", "batch_size", "learning_rate", "seed")
+IDENTITY = ("model", "dataset", "split", "color", "model_kwargs", "epochs", "batch_size", "learning_rate", "seed")
 
 
 def compile_options(model) -> dict:
@@ -125,19 +126,12 @@ def _read_log(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def _load_training_data(dataset: str, data_dir, download: bool,
-                        input_shape=None) -> tuple[np.ndarray, str]:
-    spec = zdata.parse_data_spec(dataset)
-    if spec.kind == "dataset":
-        x, _ = zdata.load_dataset(spec.name, "train", data_dir=data_dir, download=download)
-        return x, f"{spec.name} train split ({len(x):,} images)"
-    if spec.kind == "sample":
-        x, _ = zdata.load_sample(spec.name)
-        return x, f"bundled 1k sample of {spec.name} test split"
-    size = tuple(input_shape[:2]) if input_shape and len(input_shape) == 3 else None
-    grayscale = not input_shape or len(input_shape) != 3 or input_shape[2] == 1
-    x = zdata.load_user_data(spec.name, image_size=size, grayscale=grayscale, stream=True)
-    return x, getattr(x, "description", f"user data {spec.name}")
+def _load_training_data(spec: dict, data_dir, download: bool) -> zdata.Data:
+    """The run's training data (:meth:`zoo.data.datasets.DataSpec.load`): its split, default train."""
+    size, color = image_read_options(spec["model_kwargs"].get("input_shape"))
+    return zdata.parse_data_spec(spec["dataset"]).load(spec.get("split"), default="train", data_dir=data_dir,
+                                                       download=download, image_size=size, color=spec.get("color") or color,
+                                                       stream=True)
 
 
 def _model_input(model, x: np.ndarray, what: str) -> np.ndarray:
@@ -181,10 +175,10 @@ def resume_differences(recorded: dict, typed: dict) -> list[str]:
         value = typed.get(key)
         if value is None or key == "model_kwargs":
             continue
-        same = (_dataset_key(value) == _dataset_key(recorded[key]) if key == "dataset"
-                else _canonical(value) == _canonical(recorded[key]))
+        same = (_dataset_key(value) == _dataset_key(recorded.get(key)) if key == "dataset"
+                else _canonical(value) == _canonical(recorded.get(key)))
         if not same:
-            out.append(f"{key} {value} (the run: {recorded[key]})")
+            out.append(f"{key} {value} (the run: {recorded.get(key)})")
     for key, value in (typed.get("model_kwargs") or {}).items():
         if key not in effective or _canonical(value) != _canonical(effective[key]):
             out.append(f"{key} {value!r} (the run: {effective.get(key, 'not an argument of ' + recorded['model'])!r})")
@@ -248,7 +242,8 @@ def _new_spec(typed: dict, command: str | None) -> dict:
         raise ValueError(f"A new run needs {' and '.join(missing)}; only --resume takes them from a run folder.")
     spec = {k: (DEFAULTS[k] if typed.get(k) is None else typed[k]) for k in ("epochs", "batch_size",
                                                                                "learning_rate", "seed")}
-    return {"model": typed["model"], "dataset": str(typed["dataset"]),
+    return {"model": typed["model"], "dataset": str(typed["dataset"]), "split": typed.get("split"),
+            "color": typed.get("color"),
             "model_kwargs": dict(typed.get("model_kwargs") or {}), **spec, "backend": backend.name(),
             "command": command or " ".join(["aezoo", *sys.argv[1:]])}
 
@@ -263,6 +258,8 @@ def train(
     learning_rate: float | None = None,
     seed: int | None = None,
     model_kwargs: dict | None = None,
+    split: str | None = None,
+    color: str | None = None,
     data_dir: str | Path | None = None,
     download: bool = False,
     resume: bool = False,
@@ -291,6 +288,11 @@ def train(
         learning_rate: Adam's learning rate (default 1e-3).
         seed: Seeds weights, shuffling and noise (default 0).
         model_kwargs: ``latent_dim`` and family arguments for the builder.
+        split: ``"train"``, ``"test"`` or ``"all"`` of ``dataset``; None (default) reads the
+            train split of data that have one and all of data that have none (an ``x``-only file,
+            a folder). The split read and its size go into ``run.json`` and the card.
+        color: ``"gray"`` or ``"rgb"`` to read an image folder as (default: inferred from the images,
+            or the channels of ``model_kwargs["input_shape"]``).
         data_dir: Folder holding ``<dataset>.npz``.
         download: Let tensorflow-datasets download a missing dataset.
         resume: Continue the unfinished run in ``run_dir`` from its last epoch.
@@ -317,7 +319,8 @@ def train(
             good epoch for ``resume`` (or, in the first epoch, the folder is left as found).
     """
     run_dir = Path(run_dir)
-    typed = {"model": model_name, "dataset": dataset, "epochs": epochs, "batch_size": batch_size,
+    typed = {"model": model_name, "dataset": dataset, "split": split, "color": color, "epochs": epochs,
+             "batch_size": batch_size,
              "learning_rate": learning_rate, "seed": seed, "model_kwargs": model_kwargs}
     dist = zdistribute.setup(distribute, timeout=distribute_timeout)
     try:
@@ -344,8 +347,8 @@ def _train(run_dir: Path, typed: dict, dist, *, data_dir, download, resume, tens
     dist.check_batch_size(spec["batch_size"])
 
     # Everything that can fail on the user's input fails here, before the folder is touched.
-    x, data_desc = _load_training_data(spec["dataset"], data_dir, download,
-                                       spec["model_kwargs"].get("input_shape"))
+    data = _load_training_data(spec, data_dir, download)
+    x, spec["data"] = data.x, data.record()
     keras.utils.set_random_seed(spec["seed"])
     shape = x.shape[1:] if x.ndim != 3 else (*x.shape[1:], 1)  # (n, h, w) images get a channel axis
     kwargs = {"input_shape": tuple(shape), **spec["model_kwargs"]}
@@ -404,7 +407,10 @@ def _train(run_dir: Path, typed: dict, dist, *, data_dir, download, resume, tens
     card = {
         "model": spec["model"],
         "dataset": spec["dataset"],
-        "data": data_desc,
+        "data": data.origin,
+        "split": data.split,
+        "examples": len(data),
+        "converted": list(data.notes),
         "preprocessing": zdata.PREPROCESSING,
         "input_shape": list(model.data_shape),
         "latent_dim": model.latent_dim,

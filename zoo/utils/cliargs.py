@@ -91,6 +91,24 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allow tensorflow-datasets to download a missing dataset")
 
 
+#: ``--split`` choices (the splits of :mod:`zoo.data.arrays`; utilities cannot import zoo.data).
+SPLIT_CHOICES = ("train", "test", "all")
+#: ``--color`` choices (:data:`zoo.data.images.COLORS`).
+COLOR_CHOICES = ("gray", "rgb")
+
+
+def add_split_argument(parser: argparse.ArgumentParser, default: str, what: str = "the data") -> None:
+    """``--split train|test|all``: which split of ``what`` a command reads (``default`` when not given)."""
+    parser.add_argument("--split", choices=SPLIT_CHOICES, metavar="{train,test,all}",
+                        help=f"split of {what} to read (default {default}; a file without splits is read whole: all)")
+
+
+def add_color_argument(parser: argparse.ArgumentParser) -> None:
+    """``--color gray|rgb``: convert an image folder's images (default: inferred from them)."""
+    parser.add_argument("--color", choices=COLOR_CHOICES,
+                        help="read an image folder as gray or RGB, converting what differs (default: inferred)")
+
+
 def new_parser(prog: str | None, doc: str | None) -> argparse.ArgumentParser:
     """A parser whose help keeps the module docstring's layout."""
     return argparse.ArgumentParser(prog=prog, description=doc,
