@@ -348,7 +348,7 @@ def _train(run_dir: Path, typed: dict, dist, *, data_dir, download, resume, tens
 
     # Everything that can fail on the user's input fails here, before the folder is touched.
     data = _load_training_data(spec, data_dir, download)
-    x, spec["data"] = data.x, data.record()
+    x, spec["split"], spec["data"] = data.x, data.split, data.record()
     keras.utils.set_random_seed(spec["seed"])
     shape = x.shape[1:] if x.ndim != 3 else (*x.shape[1:], 1)  # (n, h, w) images get a channel axis
     kwargs = {"input_shape": tuple(shape), **spec["model_kwargs"]}
