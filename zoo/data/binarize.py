@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from zoo.data.images import scale_pixels
+
 #: Seed of the fixed binarisation of a test split (the evaluation protocol).
 TEST_SEED = 0
 
@@ -33,7 +35,7 @@ PROTOCOL = (f"test split binarised once by Bernoulli sampling of x / 255 (numpy 
 def _unit(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype == np.uint8:
-        return x.astype(np.float32) / np.float32(255.0)
+        return scale_pixels(x)
     x = x.astype(np.float32)
     if x.size and (not np.isfinite(x).all() or x.min() < 0.0 or x.max() > 1.0):
         raise ValueError("binarize needs intensities in [0, 1] (or uint8 pixels). "

@@ -50,7 +50,7 @@ def scale_pixels(x):
         >>> scale_pixels(np.array([0, 51, 255], np.uint8))
         array([0. , 0.2, 1. ], dtype=float32)
     """
-    if hasattr(x, "numpy") and not isinstance(x, np.ndarray):  # a tf.Tensor in a tf.data map
+    if hasattr(getattr(x, "dtype", None), "is_integer"):  # a tf.Tensor (eager, or symbolic in a tf.data map)
         import tensorflow as tf
 
         return tf.cast(x, tf.float32) / PIXEL_MAX if x.dtype.is_integer else tf.cast(x, tf.float32)

@@ -13,6 +13,8 @@ import functools
 
 import numpy as np
 
+from zoo.data.images import scale_pixels
+
 #: The photographs, by their file names in ``sklearn.datasets``.
 PHOTOS = ("china.jpg", "flower.jpg")
 #: Where they come from, for reports and metadata.
@@ -63,5 +65,5 @@ def photo_crops(n: int, size: tuple[int, int], seed: int = 0) -> np.ndarray:
         ch, cw = min(photo.shape[0], round(h * scale)), min(photo.shape[1], round(w * scale))
         y, x = rng.integers(0, photo.shape[0] - ch + 1), rng.integers(0, photo.shape[1] - cw + 1)
         window = Image.fromarray(photo[y:y + ch, x:x + cw])
-        out[i] = np.asarray(window.resize((w, h), Image.BILINEAR), np.float32) / 255.0
+        out[i] = scale_pixels(np.asarray(window.resize((w, h), Image.BILINEAR), np.uint8))
     return out

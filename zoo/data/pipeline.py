@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from zoo.data.images import scale_pixels
+
 
 class ArrayBatches(keras.utils.PyDataset):
     """Seeded, reshuffled-every-epoch float32 batches from an in-memory (``uint8`` or float) array.
@@ -35,7 +37,7 @@ class ArrayBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> np.ndarray:
         rows = np.sort(self.order[index * self.batch_size:(index + 1) * self.batch_size])
         batch = self.x[rows]
-        return batch.astype(np.float32) / 255.0 if batch.dtype == np.uint8 else batch
+        return scale_pixels(batch) if batch.dtype == np.uint8 else batch
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
@@ -43,8 +45,7 @@ class ArrayBatches(keras.utils.PyDataset):
 
 
 def _scaled(batch: np.ndarray, target: tuple) -> np.ndarray:
-    batch = batch.astype(np.float32) / 255.0 if np.issubdtype(batch.dtype, np.integer) else batch.astype(np.float32)
-    return batch.reshape((-1, *target))
+    return scale_pixels(batch).reshape((-1, *target))
 
 
 class StreamBatches(keras.utils.PyDataset):
@@ -165,9 +166,8 @@ def stream_dataset(stream, batch_size: int, shuffle: bool, seed: int, buffer_siz
         ds = ds.map(lambda b: tf.reshape(tf.io.decode_raw(b, tf_dtype, little_endian=little), (-1, *shape)),
                     num_parallel_calls=autotune)
     if scale:
-        divisor = 255.0 if tf_dtype.is_integer else 1.0
         target = stream.target_shape
-        ds = ds.map(lambda b: tf.reshape(tf.cast(b, tf.float32) / divisor, (-1, *target)),
+        ds = ds.map(lambda b: tf.reshape(scale_pixels(b), (-1, *target)),
                     num_parallel_calls=autotune)
     options = tf.data.Options()
     policy = tf.data.experimental.AutoShardPolicy
@@ -210,5 +210,5 @@ def make_pipeline(x, batch_size: int = 256, shuffle: bool = True, seed: int = 0,
         ds = ds.shuffle(min(len(x), 60_000), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     if x.dtype == np.uint8:
-        ds = ds.map(lambda b: tf.cast(b, tf.float32) / 255.0, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(scale_pixels, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

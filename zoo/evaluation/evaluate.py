@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from zoo.data import datasets as zdata
-from zoo.data.images import image_read_options
+from zoo.data.images import image_read_options, scale_pixels
 from zoo.models.autoencoder import Autoencoder
 from zoo.models.metrics import (  # noqa: F401  (evaluate's public names before zoo.models.metrics existed)
     denoising_metrics,
@@ -152,7 +152,7 @@ def parse_photos(spec: str) -> int | None:
 
 
 def load_photos(size: int | None = None, multiple: int = 32) -> dict[str, np.ndarray]:
-    """The sample photographs, centre-cropped, as float32 RGB in [0, 1] (``x / 255``).
+    """The sample photographs, centre-cropped, as float32 RGB in [0, 1] (:func:`zoo.data.images.scale_pixels`).
 
     Args:
         size: Crop ``size x size``; None crops each side to the largest multiple of
@@ -170,7 +170,7 @@ def load_photos(size: int | None = None, multiple: int = 32) -> dict[str, np.nda
         h, w = image.shape[:2]
         ch, cw = (size, size) if size else (h // multiple * multiple, w // multiple * multiple)
         top, left = (h - ch) // 2, (w - cw) // 2
-        out[file.split(".")[0]] = image[top:top + ch, left:left + cw].astype(np.float32) / 255.0
+        out[file.split(".")[0]] = scale_pixels(image[top:top + ch, left:left + cw])
     return out
 
 
