@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zoo.utils.cliargs import positive_int
+from zoo.utils.cliargs import add_split_argument, positive_int
 from zoo.utils.progress import Steps
 
 #: ``aezoo encode --runtime`` value that runs the Keras model itself.
@@ -20,8 +20,9 @@ KERAS = "keras"
 
 
 def read_images(source: str, shape: tuple[int, ...] | None = None,
-                value_range: tuple[float, float] | None = (0.0, 1.0)) -> np.ndarray:
-    """Images as float32 from a data spec: ``sample:NAME``, a dataset's test split, or a path.
+                value_range: tuple[float, float] | None = (0.0, 1.0), split: str | None = None) -> tuple[np.ndarray, str]:
+    """Images as float32 and the split read from a data spec: ``sample:NAME``, a dataset's ``split``
+    (default test), or a path.
 
     Paths are ``.npy``/``.npz``/``.csv`` files or image folders (resized to
     ``shape``). With ``shape``, the data go through the input contract
@@ -29,12 +30,16 @@ def read_images(source: str, shape: tuple[int, ...] | None = None,
     layout is refused (never reshaped), floats are checked against ``value_range``.
     """
     from zoo.data import datasets as data
+    from zoo.data.images import image_read_options
     from zoo.utils.inputs import as_model_input
 
-    x = data.load_spec(source, "test", tuple(shape[:2]) if shape and len(shape) == 3 else None)[0]
+    size, color = image_read_options(shape)
+    loaded = data.data_spec_or_path(source).load(split, default="test", image_size=size, color=color)
+    x = loaded.x
     if len(x) == 0:
         raise ValueError(f"{source} is empty: it holds no images.")
-    return as_model_input(x, shape, what=f"--input {source}" if shape else str(source), value_range=value_range)
+    return as_model_input(x, shape, what=f"--input {source}" if shape else str(source),
+                          value_range=value_range), loaded.split
 
 
 def _declared_options() -> dict[str, tuple]:
@@ -94,7 +99,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         model, card = resolve_model(args.target)
         part = args.part or "encoder"
         name = card.name if card is not None else Path(args.target).stem
-    calibration = read_images(args.calibration_data) if args.calibration_data else None
+    calibration = read_images(args.calibration_data)[0] if args.calibration_data else None
     options = {key: getattr(args, key) for key in _declared_options()}
     reports, failed = [], []
     bar = Steps(len(formats), f"export {name}.{part}")  # on stderr, in a terminal only
@@ -140,6 +145,7 @@ def add_encode_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pretrained name, .keras file, run folder, or an export (folder, .onnx, .tflite, ...)")
     parser.add_argument("--input", required=True, help=".npy, .npz or image folder, or sample:NAME")
     parser.add_argument("--output", required=True, help="where to write the codes (.npy)")
+    add_split_argument(parser, "test", "--input")
     parser.add_argument("--runtime", choices=[KERAS, *FORMATS],
                         help="keras (default for models), or export the encoder and run it in this format's runtime")
     parser.add_argument("--batch-size", type=positive_int, default=256)
@@ -183,7 +189,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
         part = (Part(runner, shape, down, runner.runtime, name) if runner is not None
                 else keras_part(model, "encoder", name))
         return encode_any_size(part, args.input, args.output, args.pad, args.batch_size, args.convert_rgb)
-    x = read_images(args.input, shape, value_range=model.input_range if runner is None else (0.0, 1.0))
+    x, split = read_images(args.input, shape, value_range=model.input_range if runner is None else (0.0, 1.0),
+                    split=args.split)
     if runner is None:
         codes, used = model.encode(x, batch_size=args.batch_size), KERAS
     else:
@@ -192,7 +199,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, codes)
-    print(f"encoded {len(x)} inputs {shape} -> codes {codes.shape} with {used}; wrote {out}")
+    print(f"encoded {len(x)} inputs {shape} ({split} split of {args.input}) -> codes {codes.shape} with {used}; wrote {out}")
     return 0
 
 

@@ -187,3 +187,14 @@ def test_the_one_pixel_rule_scales_numpy_and_tensors_alike():
     np.testing.assert_array_equal(zdata.to_unit_range(x), scale_pixels(x))
     floats = np.array([0.5], np.float64)
     assert scale_pixels(floats).dtype == np.float32 and scale_pixels(floats)[0] == 0.5
+
+
+def test_encoding_reads_the_test_split_unless_told(data, tmp_path, capsys):
+    import zoo
+
+    zoo.create_model("ae_dense", input_shape=(8, 8, 1), **TINY).save(tmp_path / "m.keras")
+    for extra, count, split in (([], N_TEST, "test"), (["--split", "train"], N_TRAIN, "train")):
+        assert main(["encode", str(tmp_path / "m.keras"), "--input", str(data / "keras.npz"),
+                     "--output", str(tmp_path / "z.npy"), *extra]) == 0
+        assert f"encoded {count} inputs (8, 8, 1) ({split} split of" in capsys.readouterr().out
+        assert np.load(tmp_path / "z.npy").shape == (count, 2)
