@@ -76,7 +76,7 @@ def test_resume_with_the_run_dir_alone_finishes_the_recorded_run(interrupted, tm
     shutil.copytree(interrupted, run)
     same = ["train", "ae_dense", "--dataset", "sample:mnist", "--batch-size", "100"]  # typed and equal: fine
     assert main([*same, "--run-dir", str(run), "--resume", "--verbose", "0"]) == 0
-    assert "trained ae_dense on sample:mnist for 3 epochs" in capsys.readouterr().out
+    assert "trained ae_dense on sample:mnist (test split, 1,000 examples) for 3 epochs" in capsys.readouterr().out
     card = json.loads((run / "card.json").read_text())
     assert card["latent_dim"] == 4 and card["training"]["epochs"] == 3
     shutil.rmtree(run)

@@ -1,15 +1,18 @@
 """Training runs: a seeded, resumable ``fit`` that writes a self-describing run folder.
 
 A run folder holds ``run.json`` (what was asked for), ``log.csv`` (one row per
-epoch, with its wall time), ``backup/`` while the run is unfinished (Keras'
-``BackupAndRestore``: resume loses at most the epoch in progress), and at the
-end ``model.keras``, ``model.weights.h5`` and ``card.json``.
+epoch, with its wall time), ``backup/`` while the run is unfinished (the last
+two epochs' states with their hashes, :mod:`zoo.training.backup`: resume loses at
+most the epoch in progress, and falls back to the previous epoch if the newest
+backup is damaged), and at the end ``model.keras``, ``model.weights.h5`` and
+``card.json``. Every file is written atomically (:mod:`zoo.utils.atomic`).
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import math
 import shutil
@@ -26,12 +29,16 @@ from zoo.data.images import image_read_options
 from zoo.data.pipeline import make_pipeline
 from zoo.families import build_model, builder_arguments
 from zoo.models import backend
+from zoo.training import backup as backups
 from zoo.training import distribute as zdistribute
+from zoo.utils.atomic import save_atomic, write_text_atomic
 from zoo.utils.checks import check_positive_int
 from zoo.utils.environment import environment
 from zoo.utils.inputs import check_input_shape_of
 from zoo.utils.timing import EpochTimer
 
+#: The run folder's backups (:mod:`zoo.training.backup`), removed when the run finishes.
+BACKUP = "backup"
 DEFAULTS = {"epochs": 20, "batch_size": 128, "learning_rate": 1e-3, "seed": 0}
 #: What a run is: ``--resume`` refuses any of these that differs from ``run.json`` (and the Keras backend).
 #: The distribution is not part of it: the global batch defines the steps, so a run may resume
@@ -84,30 +91,6 @@ class _NaNGuard(keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)):
             self.where = (self._epoch, batch)
             self.model.stop_training = True
-
-
-class _FiniteBackup(keras.callbacks.BackupAndRestore):
-    """``BackupAndRestore`` that never overwrites the last good state with a diverged one.
-
-    ``write_dir`` (a non-chief worker's temporary folder) is where it saves, while it
-    restores from ``backup_dir``, the chief's, as every worker must start from one state.
-    """
-
-    def __init__(self, backup_dir: str, write_dir: str | None = None, **kwargs) -> None:
-        super().__init__(backup_dir, **kwargs)
-        self._write_dir = write_dir
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        if self._write_dir:  # Keras keeps its paths in these attributes; saves go to the worker's own folder
-            self.backup_dir = self._write_dir
-            self._weights_path = str(Path(self._write_dir) / "latest.weights.h5")
-            self._training_metadata_path = str(Path(self._write_dir) / "training_metadata.json")
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs and not all(math.isfinite(float(v)) for v in logs.values()):
-            return
-        super().on_epoch_end(epoch, logs)
 
 
 @dataclass
@@ -199,7 +182,7 @@ def _cleanup(run_dir: Path, existed: bool, before: set[str]) -> None:
 
 def _started_epochs(run_dir: Path) -> bool:
     """Whether a run folder holds any trained state (an epoch logged or a backup)."""
-    return (run_dir / "backup").exists() or bool(_read_log(run_dir / "log.csv"))
+    return (run_dir / BACKUP).exists() or bool(_read_log(run_dir / "log.csv"))
 
 
 def _run_spec(run_dir: Path, resume: bool, typed: dict, command: str | None) -> dict:
@@ -332,7 +315,54 @@ def train(
 
 def _train(run_dir: Path, typed: dict, dist, *, data_dir, download, resume, tensorboard, verbose,
            command) -> TrainResult:
-    spec_path, backup = run_dir / "run.json", run_dir / "backup"
+    """A run in named steps; everything that can fail on the user's input fails before the folder is touched."""
+    spec = _checked_spec(run_dir, typed, dist, resume, command)
+    data = _load_training_data(spec, data_dir, download)
+    spec["split"], spec["data"] = data.split, data.record()
+    model, x = _build(spec, data.x, dist)
+    x, batch_size = dist.process_share(x, spec["batch_size"])
+    existed = run_dir.exists()
+    before = {p.name for p in run_dir.iterdir()} if existed else set()
+    # Only the chief writes the run folder; another worker saves its backups and log in a
+    # temporary folder of its own (deleted at the end), as Keras' multi-worker guide prescribes.
+    scratch = None if dist.is_chief else _worker_scratch(run_dir, dist.worker_index)
+    out = scratch or run_dir
+    guard = _NaNGuard()
+    try:
+        with dist.scope():  # optimizer slots restored with the weights are created as the engine's
+            initial_epoch = backups.restore(model, run_dir / BACKUP, _say) if resume else 0
+        if dist.is_chief:
+            write_text_atomic(run_dir / "run.json", json.dumps(spec, indent=2, default=list))
+        _trim_log(out / "log.csv", initial_epoch)
+        callbacks = _callbacks(out, guard, run_dir / "tensorboard" if tensorboard and dist.is_chief else None)
+        _fit(model, x, batch_size, spec, callbacks, initial_epoch, verbose)
+        _check_finite(guard, run_dir, resume or initial_epoch > 0)
+        # Every process saves (a non-chief into its scratch folder): under multi-process JAX, reading
+        # variables that span the processes' devices is a collective, which waits for all of them.
+        save_atomic(out / "model.keras", model.save)
+        save_atomic(out / "model.weights.h5", model.save_weights)
+    except BaseException:
+        if guard.epochs_done == 0 and not resume and dist.is_chief:
+            _cleanup(run_dir, existed, before)
+        raise
+    finally:
+        rows = _read_log(out / "log.csv")
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    card = _card(spec, data, model, rows, dist)
+    if dist.is_chief:
+        write_text_atomic(run_dir / "card.json", json.dumps(card, indent=2, default=list))
+        shutil.rmtree(run_dir / BACKUP, ignore_errors=True)
+    return TrainResult(run_dir=run_dir, model=model, card=card)
+
+
+def _say(line: str) -> None:
+    """Tell the user something about the run in one line (stderr: stdout keeps results)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _checked_spec(run_dir: Path, typed: dict, dist, resume: bool, command: str | None) -> dict:
+    """The run's record (read and compared on resume, new otherwise) with its options validated."""
     if dist.is_chief or resume:
         spec = _run_spec(run_dir, resume, typed, command)
     else:  # the chief checks the folder; a worker's view of it may be mid-write
@@ -345,10 +375,11 @@ def _train(run_dir: Path, typed: dict, dist, *, data_dir, download, resume, tens
                                                        and spec["learning_rate"] > 0):
         raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={spec['learning_rate']!r}")
     dist.check_batch_size(spec["batch_size"])
+    return spec
 
-    # Everything that can fail on the user's input fails here, before the folder is touched.
-    data = _load_training_data(spec, data_dir, download)
-    x, spec["split"], spec["data"] = data.x, data.split, data.record()
+
+def _build(spec: dict, x, dist) -> tuple[keras.Model, np.ndarray]:
+    """The seeded, compiled model of the run, and ``x`` checked against its input contract."""
     keras.utils.set_random_seed(spec["seed"])
     shape = x.shape[1:] if x.ndim != 3 else (*x.shape[1:], 1)  # (n, h, w) images get a channel axis
     kwargs = {"input_shape": tuple(shape), **spec["model_kwargs"]}
@@ -357,54 +388,60 @@ def _train(run_dir: Path, typed: dict, dist, *, data_dir, download, resume, tens
         x = _model_input(model, x, f"--dataset {spec['dataset']}")
         spec["model_arguments"] = _canonical({**builder_arguments(spec["model"]), **kwargs})
         model.compile(keras.optimizers.Adam(spec["learning_rate"]), **compile_options(model))
-    x, batch_size = dist.process_share(x, spec["batch_size"])
+    return model, x
 
-    existed = run_dir.exists()
-    before = {p.name for p in run_dir.iterdir()} if existed else set()
-    guard = _NaNGuard()
-    # Only the chief writes the run folder; another worker saves its backups and log in a
-    # temporary folder of its own (deleted at the end), as Keras' multi-worker guide prescribes.
-    scratch = None if dist.is_chief else _worker_scratch(run_dir, dist.worker_index)
-    log_path = (scratch or run_dir) / "log.csv"
-    try:
-        if dist.is_chief:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            spec_path.write_text(json.dumps(spec, indent=2, default=list))
-        callbacks = [
-            EpochTimer(), guard,
-            _FiniteBackup(str(backup), None if scratch is None else str(scratch / "backup"),
-                          delete_checkpoint=False),
-            keras.callbacks.CSVLogger(str(log_path), append=True),
-        ]
-        if tensorboard and dist.is_chief:
-            callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
-        fit_data = make_pipeline(x, batch_size, shuffle=True, seed=spec["seed"],
-                                       value_range=model.input_range)
-        # The pipeline shuffles, seeded; shuffle=False stops Keras reordering its batches again.
-        model.fit(fit_data, epochs=spec["epochs"], callbacks=callbacks, verbose=verbose, shuffle=False)
-        if guard.where is not None:
-            epoch, batch = guard.where
-            if guard.epochs_done == 0 and not resume:
-                raise TrainingDiverged(
-                    f"Loss became NaN at epoch {epoch + 1}, batch {batch}, before any epoch finished; "
-                    + f"nothing was kept in {run_dir}. Lower the learning rate and start again.")
-            raise TrainingDiverged(
-                f"Loss became NaN at epoch {epoch + 1}, batch {batch}. The last good state (end of epoch "
-                + f"{epoch}) is kept in {backup}; lower the learning rate and rerun with --resume."
-            )
-        # Every process saves (a non-chief into its scratch folder): under multi-process JAX, reading
-        # variables that span the processes' devices is a collective, which waits for all of them.
-        model.save((scratch or run_dir) / "model.keras")
-        model.save_weights((scratch or run_dir) / "model.weights.h5")
-    except BaseException:
-        if guard.epochs_done == 0 and not resume and dist.is_chief:
-            _cleanup(run_dir, existed, before)
-        raise
-    finally:
-        rows = _read_log(log_path)
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
-    card = {
+
+def _trim_log(path: Path, epochs_done: int) -> None:
+    """Keep only the log rows of the epochs the restored state has done (a fallback repeats the later ones)."""
+    rows = _read_log(path)
+    kept = [r for r in rows if int(r.get("epoch", 0)) < epochs_done]
+    if len(kept) == len(rows):
+        return
+    if not kept:
+        path.unlink(missing_ok=True)
+        return
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(kept)
+    write_text_atomic(path, buffer.getvalue())
+
+
+def _callbacks(out: Path, guard: _NaNGuard, tensorboard: Path | None) -> list[keras.callbacks.Callback]:
+    """Timing, the NaN guard, per-epoch backups and the CSV log (in this order: the log row follows the backup)."""
+    callbacks = [EpochTimer(), guard, backups.Backups(out / BACKUP),
+                 keras.callbacks.CSVLogger(str(out / "log.csv"), append=True)]
+    if tensorboard is not None:
+        callbacks.append(keras.callbacks.TensorBoard(str(tensorboard)))
+    return callbacks
+
+
+def _fit(model: keras.Model, x, batch_size: int, spec: dict, callbacks: list, initial_epoch: int, verbose) -> None:
+    """``fit`` from ``initial_epoch`` to the run's last epoch over the seeded pipeline."""
+    fit_data = make_pipeline(x, batch_size, shuffle=True, seed=spec["seed"], value_range=model.input_range)
+    # The pipeline shuffles, seeded; shuffle=False stops Keras reordering its batches again.
+    model.fit(fit_data, epochs=spec["epochs"], initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose,
+              shuffle=False)
+
+
+def _check_finite(guard: _NaNGuard, run_dir: Path, kept_earlier: bool) -> None:
+    """Raise :class:`TrainingDiverged` if the loss became NaN, saying what was kept."""
+    if guard.where is None:
+        return
+    epoch, batch = guard.where
+    if guard.epochs_done == 0 and not kept_earlier:
+        raise TrainingDiverged(
+            f"Loss became NaN at epoch {epoch + 1}, batch {batch}, before any epoch finished; "
+            + f"nothing was kept in {run_dir}. Lower the learning rate and start again.")
+    raise TrainingDiverged(
+        f"Loss became NaN at epoch {epoch + 1}, batch {batch}. The last good state (end of epoch "
+        + f"{epoch}) is kept in {run_dir / BACKUP}; lower the learning rate and rerun with --resume."
+    )
+
+
+def _card(spec: dict, data, model: keras.Model, rows: list[dict], dist) -> dict:
+    """The run's ``card.json``: data, architecture, training record and environment."""
+    return {
         "model": spec["model"],
         "dataset": spec["dataset"],
         "data": data.origin,
@@ -426,7 +463,3 @@ def _train(run_dir: Path, typed: dict, dist, *, data_dir, download, resume, tens
             "environment": {**environment(), "distribution": dist.describe()},
         },
     }
-    if dist.is_chief:
-        (run_dir / "card.json").write_text(json.dumps(card, indent=2, default=list))
-        shutil.rmtree(backup, ignore_errors=True)
-    return TrainResult(run_dir=run_dir, model=model, card=card)
