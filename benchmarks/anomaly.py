@@ -16,17 +16,17 @@ one-class SVM (RBF) and a Gaussian KDE on PCA features.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks import results_io
 from zoo.utils.cliargs import positive_int, script_main
 
 FAMILIES = ("ae_dense", "ae_conv", "denoising_conv", "vae_conv")
 BASELINES = ("pca_reconstruction", "isolation_forest", "ocsvm_rbf", "kde_pca")
-RESULTS = Path("benchmarks") / "results" / "anomaly"
+RESULTS = results_io.RESULTS / "anomaly"
 
 
 def baseline_scores(name: str, x_train: np.ndarray, x_test: np.ndarray, seed: int = 0,
@@ -153,7 +153,7 @@ def ensemble_rows(scores: dict, families: list[str], y_anomaly: np.ndarray, norm
 def rescore(args: argparse.Namespace) -> int:
     """Recompute the ensemble rows of an earlier ``--save-scores`` run from its per-example scores."""
     source = Path(args.rescore)
-    record = json.loads((source / "anomaly.json").read_text())
+    record = results_io.read_json(source / "anomaly.json")
     rows = [r for r in record["rows"] if not r["method"].startswith("ensemble/")]
     for path in sorted(source.glob("scores_*.npz")):
         with np.load(path) as f:
@@ -294,10 +294,9 @@ def _write(rows: list[dict], out: Path, args: argparse.Namespace, environment: d
 
     record = {"command": "python -m benchmarks.anomaly " + " ".join(args.argv),
               "environment": environment or current(), "rows": rows}
-    (out / "anomaly.json").write_text(json.dumps(record, indent=1, default=float) + "\n")
+    results_io.write_json(record, out / "anomaly.json", indent=1, default=float)
     keys = ["dataset", "normal_class", "n_train", "method", "auroc", "auprc", "fpr_at_1pct", "seconds"]
-    lines = [",".join(keys)] + [",".join("" if r.get(k) is None else str(r.get(k)) for k in keys) for r in rows]
-    (out / "anomaly.csv").write_text("\n".join(lines) + "\n")
+    results_io.write_csv(rows, out / "anomaly.csv", keys, extra="ignore", lineterminator="\n")
     (out / "anomaly.md").write_text(summary_table(rows) + "\n")
     plot_summary(rows, out / "anomaly.png")
 

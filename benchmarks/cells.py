@@ -5,13 +5,14 @@ round per :meth:`run` call: a training epoch (seconds per step) or a slice of
 inference calls (seconds per call). Four kinds, by spec ``kind``:
 
 * ``keras_train``: aezoo's training path on this process' Keras backend
-  (``benchmarks.train_throughput.Trainer``);
+  (``benchmarks.trainer.Trainer``);
 * ``peer_train``: the plain PyTorch loop (``benchmarks.peers.loops.PeerTrainer``);
 * ``keras_infer``: a Keras part through a compiled call of the backend
   (``benchmarks.backends.keras_inference``) or, under TensorFlow, an export;
 * ``peer_infer``: the peer's encoder or autoencoder, eager or compiled.
 
-Each ``op_*`` function answers the request of the same name; replies are JSON-ready.
+Each request a worker answers is an ``op_*`` function registered in :data:`OPS`
+under the request's name (``@OPS.register("build")``); replies are JSON-ready.
 """
 
 from __future__ import annotations
@@ -24,8 +25,13 @@ import numpy as np
 
 from benchmarks import backends
 from benchmarks.common import is_out_of_memory
+from benchmarks.protocol import Requests
+
+#: Request name -> the function answering it, ``fn(state, **request) -> reply`` (``benchmarks.workers``).
+OPS = Requests()
 
 
+@OPS.register("setup")
 def op_setup(state: dict, device: str) -> dict:
     """Resolve the device through this backend and record the environment; ``{"device", "env"}``."""
     from benchmarks.common import row_environment
@@ -36,6 +42,7 @@ def op_setup(state: dict, device: str) -> dict:
     return {"device": state["device"], "env": state["env"]}
 
 
+@OPS.register("probe")
 def op_probe(state: dict, precisions: list[str], sizes: list[int], copy_mb: int, min_seconds: float) -> dict:
     """Matmul peak and copy bandwidth measurements through this backend (``benchmarks.probes.probe``)."""
     from benchmarks.probes import probe
@@ -50,7 +57,7 @@ def _images(dataset: str, samples: int) -> tuple[np.ndarray, str]:
     The dataset's train split where its file is found, else the bundled 1k MNIST
     sample (a machine that carries no data still trains on MNIST-shaped digits).
     """
-    from benchmarks.train_throughput import load_images
+    from benchmarks.trainer import load_images
     from zoo.data.datasets import load_sample
 
     try:
@@ -61,15 +68,10 @@ def _images(dataset: str, samples: int) -> tuple[np.ndarray, str]:
 
 
 def _keras_model(spec: dict):
-    """A pretrained entry (by its name), or a registered model with seeded random weights and ``kwargs``."""
-    import keras
+    """The spec's model: a pretrained entry, or a registered one with seeded random weights and ``kwargs``."""
+    from benchmarks.runners import load_model
 
-    import zoo
-
-    if spec["model"] in zoo.list_pretrained():
-        return zoo.load_pretrained(spec["model"])
-    keras.utils.set_random_seed(spec.get("seed", 0))
-    return zoo.create_model(spec["model"], **spec.get("kwargs", {}))
+    return load_model(spec["model"], spec.get("seed", 0), spec.get("kwargs"))
 
 
 class TrainCell:
@@ -116,7 +118,7 @@ def _train_cell(state: dict, spec: dict, batch_size: int) -> TrainCell:
         meta.update(runtime="pytorch compile" if spec["compiled"] else "pytorch eager", config="peer",
                     xla=None, steps_per_execution=1, backend="torch")
     else:
-        from benchmarks.train_throughput import Trainer
+        from benchmarks.trainer import Trainer
 
         del model
         trainer = Trainer(spec["model"], spec.get("kwargs", {}), x_u8, batch_size, baseline=spec.get("baseline", False),
@@ -160,7 +162,7 @@ def _infer_cell(state: dict, spec: dict, batch_size: int) -> InferCell:
         return InferCell(calls[key], backends.to_device(x, state["backend"], device), meta)
     from pathlib import Path
 
-    from benchmarks.inference_throughput import runners
+    from benchmarks.runners import runners
 
     fn, runs_on, precision, note = runners(model, part, [runtime], device, Path(state["workdir"]) / spec["model"])[runtime]
     meta.update(device=runs_on, precision=precision, note=note or None)
@@ -192,6 +194,7 @@ def _build(state: dict, spec: dict) -> tuple[object, list[str]]:
             _free()
 
 
+@OPS.register("build")
 def op_build(state: dict, specs: list[dict]) -> dict:
     """Build and warm up a cell per spec; ``{"cells": [{"id", "meta"}]}`` (meta: the row fields).
 
@@ -220,6 +223,7 @@ def op_build(state: dict, specs: list[dict]) -> dict:
     return {"cells": out}
 
 
+@OPS.register("run")
 def op_run(state: dict, cell: int, min_seconds: float = 0.3) -> dict:
     """Time one round of ``cell``; ``{"times": seconds per step or call, "peak_memory_gb"}``."""
     backends.reset_peak_memory(state["backend"], state["device"])
@@ -234,6 +238,7 @@ def _free() -> None:
         torch.cuda.empty_cache()
 
 
+@OPS.register("drop")
 def op_drop(state: dict, cells: list[int]) -> dict:
     """Forget ``cells`` and give their memory back (models and compiled calls stay for other batch sizes)."""
     for cell in cells:

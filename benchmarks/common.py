@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import statistics
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.results_io import RESULTS, write_csv, write_json
 from zoo.utils.environment import environment
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-#: Results land here, relative to the working directory (the repository's copy when run from its root).
-RESULTS = Path("benchmarks") / "results"
 
 #: Precisions a benchmark can run in (float16/bfloat16 as Keras mixed precision).
 PRECISIONS = ("float32", "float16", "bfloat16")
@@ -114,12 +110,8 @@ def make_row(benchmark: str, times: list[float], batch_size: int, flops_per_samp
 def write_results(rows: list[dict], out: str | os.PathLike, title: str, x: str = "batch_size") -> list[Path]:
     """Write ``out.csv``, ``out.json`` and ``out.png`` (samples/s against batch size, one line per runtime)."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.with_suffix(".csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=ROW_KEYS)
-        writer.writeheader()
-        writer.writerows(rows)
-    out.with_suffix(".json").write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+    write_csv(rows, out.with_suffix(".csv"), ROW_KEYS)
+    write_json({"rows": rows}, out.with_suffix(".json"))
     plot(rows, out.with_suffix(".png"), title, x)
     return [out.with_suffix(s) for s in (".csv", ".json", ".png")]
 

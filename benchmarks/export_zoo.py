@@ -16,8 +16,6 @@ MSE change and batch-1 latency of each, per entry and part.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import shlex
 import shutil
@@ -26,7 +24,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.common import RESULTS
+from benchmarks.results_io import RESULTS, write_csv, write_json
 from zoo.utils.cliargs import script_main
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -161,14 +159,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.with_suffix(".csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(rows, out.with_suffix(".csv"), COLUMNS)
     command = "python -m benchmarks.export_zoo " + shlex.join(sys.argv[1:])
-    out.with_suffix(".json").write_text(json.dumps({"environment": environment(), "command": command.strip(),
-                                                    "rows": rows}, indent=2))
+    write_json({"environment": environment(), "command": command.strip(), "rows": rows}, out.with_suffix(".json"))
     out.with_suffix(".md").write_text(markdown(rows))
     failed = [r for r in rows if not r["passed"]]
     print(f"{len(rows) - len(failed)} of {len(rows)} exports passed; results in {out}.csv/.json/.md")

@@ -14,14 +14,13 @@ it there) with the generated results section in place of ``{{results}}``.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.common import RESULTS
 from benchmarks.report_suite import sections
+from benchmarks.results_io import RESULTS, read_csv
 from zoo.utils.cliargs import script_main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,22 +30,6 @@ TEMPLATE = Path(__file__).resolve().parent / "doc_template.md"
 PLACEHOLDER = "{{results}}"
 #: Float32 export runtimes the inference targets are judged on.
 EXPORTED = ("saved_model", "onnxruntime", "litert")
-
-
-def read(path: Path) -> list[dict]:
-    """Rows of a benchmark CSV with numbers, booleans and None restored."""
-    def convert(value: str):
-        if value in ("", "None"):
-            return None
-        for cast in (int, float):
-            try:
-                return cast(value)
-            except ValueError:
-                pass
-        return {"True": True, "False": False}.get(value, value)
-
-    with open(path, newline="") as f:
-        return [{k: convert(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def machine(rows: list[dict]) -> str:
@@ -136,8 +119,8 @@ def section(results: Path = RESULTS, images: str = "../benchmarks/results") -> s
     Returns:
         Markdown: machine, targets, tables and plots, with the commands that made them.
     """
-    train = read(results / "train_throughput.csv")
-    infer = read(results / "inference_throughput.csv")
+    train = read_csv(results / "train_throughput.csv")
+    infer = read_csv(results / "inference_throughput.csv")
     parts = ["## Results", "",
              f"Machine: {machine(train)}. Commands and raw rows (with the environment in every row): "
              + "`benchmarks/results/*.csv|json`.", "", "**Targets**", "", targets(train, infer), "",
@@ -145,7 +128,7 @@ def section(results: Path = RESULTS, images: str = "../benchmarks/results") -> s
              + "--epochs 4 --device cpu`). " + peak_line(train), "", train_table(train), ""]
     options = results / "train_options_ae_dense.csv"
     if options.exists():
-        opt = read(options)
+        opt = read_csv(options)
         parts += ["Training options on `ae_dense` (`python -m benchmarks.train_throughput --models ae_dense "
                   + "--batch-sizes 256 1024 --precisions float32 bfloat16 --xla default off "
                   + "--steps-per-execution 1 32 --epochs 3 --device cpu --out "

@@ -8,8 +8,9 @@ and :func:`suite_section` on every ``benchmarks/results/<device-tag>/suite.json`
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from benchmarks.results_io import read_csv, read_json
 
 AEZOO_TRAIN_TARGETS = {"pytorch eager": 1.3, "pytorch compile": 1.0}
 
@@ -133,11 +134,9 @@ def suite_targets(train: list[dict], infer: list[dict]) -> list[str]:
 
 def suite_section(folder: Path, images: str) -> str:
     """The section of one suite run: machine, command, probes, targets, training and inference tables, plots."""
-    from benchmarks.report import read
-
-    meta = json.loads((folder / "suite.json").read_text())
-    train = [r for r in read(folder / "train.csv") if r["benchmark"] == "train"] if (folder / "train.csv").exists() else []
-    infer = ([r for r in read(folder / "inference.csv") if r["benchmark"] == "inference"]
+    meta = read_json(folder / "suite.json")
+    train = [r for r in read_csv(folder / "train.csv") if r["benchmark"] == "train"] if (folder / "train.csv").exists() else []
+    infer = ([r for r in read_csv(folder / "inference.csv") if r["benchmark"] == "inference"]
              if (folder / "inference.csv").exists() else [])
     env, link = meta["env"], f"{images}/{folder.name}"
     gpu = env["gpu"] and f"{env['gpu']} ({env['gpu_memory_gb']} GiB)"
@@ -165,12 +164,10 @@ def suite_section(folder: Path, images: str) -> str:
 
 def sections(results: Path, images: str) -> str:
     """Every backend/suite section whose results exist under ``results``."""
-    from benchmarks.report import read
-
     out = []
     backends = results / "train_backends.csv"
     if backends.exists():
-        out.append(backends_section(read(backends), BACKENDS_COMMAND))
+        out.append(backends_section(read_csv(backends), BACKENDS_COMMAND))
     for meta in sorted(results.glob("*/suite.json")):
         out.append(suite_section(meta.parent, images))
     return "\n".join(out)

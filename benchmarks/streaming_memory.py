@@ -14,7 +14,6 @@ not a test: rows go to ``OUT/streaming_memory.{csv,json}``.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import subprocess
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import row_environment
+from benchmarks.results_io import write_csv, write_json
 from zoo.utils.cliargs import script_main
 
 KEYS = ["backend", "source", "examples", "files", "disk_mb", "streamed", "peak_rss_mb", "wall_s", "command"]
@@ -130,17 +130,14 @@ def run(args: argparse.Namespace) -> int:
                     print(json.dumps(row), flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "streaming_memory.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=KEYS)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(rows, out / "streaming_memory.csv", KEYS)
     ratios = {}
     for key in sorted({(r["backend"], r["source"]) for r in rows}):
         mine = sorted((r["examples"], r["peak_rss_mb"]) for r in rows if (r["backend"], r["source"]) == key)
         ratios["/".join(key)] = {f"{n}/{mine[0][0]}": round(rss / mine[0][1], 3) for n, rss in mine[1:]}
-    (out / "streaming_memory.json").write_text(json.dumps(
-        {"command": "python -m benchmarks.streaming_memory " + " ".join(sys.argv[1:]), "rows": rows,
-         "peak_rss_ratio_to_smallest": ratios, "environment": row_environment()}, indent=1) + "\n")
+    write_json({"command": "python -m benchmarks.streaming_memory " + " ".join(sys.argv[1:]), "rows": rows,
+                "peak_rss_ratio_to_smallest": ratios, "environment": row_environment()},
+               out / "streaming_memory.json", indent=1)
     print(json.dumps(ratios, indent=1))
     print(f"wrote {out / 'streaming_memory.csv'}, {out / 'streaming_memory.json'}")
     return 0

@@ -16,7 +16,7 @@ own worker process, plus the peers in the PyTorch one):
 3. inference of each model's encoder and full autoencoder from batch 1 to
    65536: a jitted ``stateless_call`` (JAX), eager and ``torch.compile`` (PyTorch),
    and the peers with the Keras weights; median and p90 latency;
-4. the Tiny AutoEncoder ``tae.flux2`` (``benchmarks.tae_bench.suite_sweep``): Keras on JAX
+4. the Tiny AutoEncoder ``tae.flux2`` (``benchmarks.tae_run.suite_sweep``): Keras on JAX
    (and Keras on PyTorch when ``--backends`` has it) against its PyTorch reference, eager
    and compiled, float32 and bfloat16, encoder and decoder at 512 and 1024, batch 1 then x4
    until out of memory or ``--tae-max-batch``; its ``--tae-budget-s`` comes out of ``--budget-s``.
@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-peers", dest="peers", action="store_false")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads of every framework, each backend in its own process (CPU runs)")
-    from benchmarks.tae_bench import add_suite_arguments
+    from benchmarks.tae_run import add_suite_arguments
 
     add_suite_arguments(parser)
     for key, value in FULL.items():
@@ -181,6 +181,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     # This process serves the first backend itself: give it a worker's environment before Keras loads.
     os.environ.update(worker_env(args.backends[0], args.device) if "keras" not in sys.modules else {})
     from benchmarks.common import save
+    from benchmarks.results_io import write_json
     from benchmarks.runs import FAILED, backend_run
 
     start = time.perf_counter()
@@ -189,7 +190,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     train, infer, tae_rows, tae_record = [], [], [], None
     total_budget, tae = args.budget_s, "tae" not in args.skip
     if tae:  # the TAE sweep's share comes out of the budget, so the whole suite still fits it
-        from benchmarks.tae_bench import SUITE, SUITE_SMALL
+        from benchmarks.tae_run import SUITE, SUITE_SMALL
 
         args.tae_budget_s = args.tae_budget_s or (SUITE_SMALL if args.small else SUITE)["tae_budget_s"]
         args.budget_s = max(0.0, total_budget - args.tae_budget_s)
@@ -201,8 +202,9 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
         setup = next(iter(workers.values())).setup
     args.budget_s = total_budget
     if tae:  # after the other sweeps' workers have given their device memory back
-        from benchmarks.tae_bench import plot_latency as plot_tae
-        from benchmarks.tae_bench import suite_sweep, write_rows
+        from benchmarks.tae_report import plot_latency as plot_tae
+        from benchmarks.tae_report import write_rows
+        from benchmarks.tae_run import suite_sweep
 
         tae_rows, tae_record = suite_sweep(args, peaks, bandwidth)
         if tae_rows:
@@ -221,7 +223,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
             "elapsed_s": round(time.perf_counter() - start, 1), "budget_s": args.budget_s, "skipped": args.skipped, "failed": FAILED,
             "settings": {k: getattr(args, k) for k in FULL}, "probe_rows": probe,
             "tae": None if tae_record is None else {k: v for k, v in tae_record.items() if k != "probe_rows"}}
-    (out / "suite.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    write_json(meta, out / "suite.json", default=str)
     print(f"suite done in {meta['elapsed_s']} s; wrote {out}/", flush=True)
     return 0
 

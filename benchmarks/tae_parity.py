@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import RESULTS
+from benchmarks.results_io import RESULTS, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ("china.jpg", "flower.jpg")
@@ -414,8 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     table = format_tables(result)
     print(table)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+    write_json(result, out.with_suffix(".json"), indent=1)
     out.with_suffix(".md").write_text(table + "\n")
     print(f"wrote {out.with_suffix('.json')}, {out.with_suffix('.md')}")
     failed = [r for r in result["rows"] if not r["within"]]

@@ -8,35 +8,18 @@ runtime...; see :mod:`benchmarks.cells`), warm them up, and time one round of a
 cell per request, so the owner can interleave all cells of all backends
 round by round and a shared machine's drift hits them alike.
 
-The protocol is one JSON object per line: requests on the worker's stdin,
-replies on the file descriptor that was its stdout (the worker sends its own
-and its libraries' prints to stderr).
+The protocol (one JSON object per line) is :mod:`benchmarks.protocol`; the
+requests a worker answers are registered in ``benchmarks.cells.OPS``.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
-import traceback
 from collections.abc import Sequence
 
-from benchmarks.backends import worker_env
-
-
-class WorkerError(RuntimeError):
-    """A worker failed a request; the message is its error's last line."""
-
-
-def _handle(state: dict, request: dict) -> dict:
-    from benchmarks import cells
-
-    op = request.pop("op")
-    handler = getattr(cells, f"op_{op}", None)
-    if handler is None:
-        raise ValueError(f"Unknown worker request {op!r}.")
-    return handler(state, **request)
+from benchmarks.cells import OPS
+from benchmarks.protocol import ProcessWorker, serve
 
 
 class LocalWorker:
@@ -48,45 +31,10 @@ class LocalWorker:
 
     def call(self, op: str, **kwargs) -> dict:
         """Run request ``op`` with ``kwargs``; its reply."""
-        return _handle(self.state, {"op": op, **kwargs})
+        return OPS.answer({"op": op, **kwargs}, self.state)
 
     def close(self) -> None:
         self.state.clear()
-
-
-class ProcessWorker:
-    """A worker process for ``backend`` on ``device`` (``cpu`` hides every GPU from it)."""
-
-    def __init__(self, backend: str, device: str, threads: int | None = None):
-        self.backend = backend
-        self.process = subprocess.Popen([sys.executable, "-m", "benchmarks.workers"],
-                                        env=worker_env(backend, device, threads),
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
-        self.setup = self.call("setup", device=device)
-
-    def call(self, op: str, **kwargs) -> dict:
-        """Send request ``op``; wait for its reply.
-
-        Raises:
-            WorkerError: The worker reported an error, or died.
-        """
-        self.process.stdin.write(json.dumps({"op": op, **kwargs}) + "\n")
-        self.process.stdin.flush()
-        line = self.process.stdout.readline()
-        if not line:
-            raise WorkerError(f"The {self.backend} worker exited (code {self.process.wait()}); its log is above.")
-        reply = json.loads(line)
-        if "error" in reply:
-            raise WorkerError(f"{self.backend} worker: {reply['error']}")
-        return reply
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            try:
-                self.call("exit")
-            except (WorkerError, OSError, ValueError):
-                pass
-            self.process.wait(timeout=60)
 
 
 def open_workers(backends: Sequence[str], device: str, threads: int | None = None) -> dict:
@@ -114,24 +62,11 @@ def close_workers(workers: dict) -> None:
         worker.close()
 
 
-def serve() -> None:
-    """The worker side: answer requests from stdin until ``exit``; errors are replies, not crashes."""
-    replies = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)  # everything else printed, by Python or C libraries, goes to the log
-    sys.stdout = sys.stderr
+def main() -> None:
+    """The worker side (``python -m benchmarks.workers``): answer the cells' requests until ``exit``."""
     state = {"backend": os.environ.get("KERAS_BACKEND", "tensorflow")}
-    for line in sys.stdin:
-        request = json.loads(line)
-        if request.get("op") == "exit":
-            replies.write(json.dumps({"ok": True}) + "\n")
-            return
-        try:
-            reply = _handle(state, request)
-        except Exception as err:  # noqa: BLE001 - reported to the owner, which raises it
-            traceback.print_exc()
-            reply = {"error": f"{type(err).__name__}: {err}".splitlines()[0]}
-        replies.write(json.dumps(reply, default=float) + "\n")
+    serve(lambda request: OPS.answer(request, state))
 
 
 if __name__ == "__main__":
-    serve()
+    main()

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from aezoo.cli import main
-from benchmarks import common, inference_throughput, peak, report, train_throughput
+from benchmarks import common, inference_throughput, peak, report, runners, train_throughput
 from zoo.utils import environment as zenv
 
 SCRIPTS = {"train": train_throughput, "infer": inference_throughput, "peak": peak}
@@ -56,15 +56,15 @@ def test_inference_runtimes_follow_the_export_registry(monkeypatch):
     import export
 
     labels = tuple(label for label, _, _ in export.runtime_variants())
-    assert inference_throughput.runtimes() == ("keras_predict", "keras_function", "keras_xla", *labels)
+    assert runners.runtimes() == ("keras_predict", "keras_function", "keras_xla", *labels)
     assert {"saved_model", "onnxruntime", "litert", "litert_int8"} <= set(labels)
     variants = [("saved_model", "saved_model", None), ("throwaway_rt", "throwaway", "int4")]
     monkeypatch.setattr(export, "runtime_variants", lambda: variants, raising=False)
-    assert inference_throughput.runtimes() == (*inference_throughput.KERAS_RUNTIMES, "saved_model", "throwaway_rt")
-    assert inference_throughput.exported_runtimes()["throwaway_rt"] == ("throwaway", "int4")
+    assert runners.runtimes() == (*runners.KERAS_RUNTIMES, "saved_model", "throwaway_rt")
+    assert runners.exported_runtimes()["throwaway_rt"] == ("throwaway", "int4")
     parser = argparse.ArgumentParser()
     inference_throughput.add_arguments(parser)
-    assert parser.parse_args([]).runtimes == list(inference_throughput.runtimes())
+    assert parser.parse_args([]).runtimes == list(runners.runtimes())
     assert parser.parse_args(["--runtimes", "throwaway_rt"]).runtimes == ["throwaway_rt"]
     with pytest.raises(SystemExit):
         parser.parse_args(["--runtimes", "onnxruntime"])  # no longer in the registry

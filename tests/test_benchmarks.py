@@ -119,7 +119,7 @@ def test_train_script_tiny(tiny_results):
 
 def test_inference_script_tiny(tiny_results):
     rows = _check_rows(tiny_results / "inference_throughput", "inference")
-    from benchmarks.inference_throughput import runtimes
+    from benchmarks.runners import runtimes
 
     assert sorted({r["runtime"] for r in rows}) == sorted(runtimes())
     assert {r["batch_size"] for r in rows} == {1, 3}
