@@ -367,8 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     kinds = sorted({kind for kind, _ in RUNTIMES.values()})
     if len(argv) != 1 or argv[0] not in kinds:
-        print(f"usage: python -m benchmarks.tae_worker KIND, KIND one of {', '.join(kinds)}. Received: {argv}",
-              file=sys.stderr)
+        print(f"python -m benchmarks.tae_worker: error: expected one runtime kind ({', '.join(kinds)}). "
+              + f"Received: {argv}", file=sys.stderr)
         return 2
     worker = Worker(argv[0])
     serve(lambda request: OPS.answer(request, worker))
