@@ -219,6 +219,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from zoo.pretrained import CARD_RTOL, compare_metrics, load_target
 
     model, card = load_target(args.target)
+    origin = getattr(model, "fine_tuned_from", None)
+    if args.check_card and origin:
+        raise ValueError(f"--check-card: {args.target} was fine-tuned from {origin} after loading it, so its weights "
+                         + f"are no longer those {origin}'s card measured; evaluate it without --check-card "
+                         + f"(or check {origin} itself).")
     if card is not None and card.kind == "ported":  # RGB photographs, not an MNIST-like split
         from aezoo.convert_commands import cmd_evaluate_photos
 

@@ -137,6 +137,8 @@ def artifact_metadata(model: Autoencoder, part: str, inputs: dict, outputs: dict
         "keras_version": env["versions"].get("keras"),
         # Models of any image size say what their sides must divide by (Tiny AutoEncoders: 8 or 32).
         **({"down": int(model.down)} if getattr(model, "down", None) else {}),
+        # Trained further after loading a pretrained entry: its card no longer describes these weights.
+        **({"source": model.provenance} if getattr(model, "fine_tuned_from", None) else {}),
     }
 
 

@@ -152,3 +152,48 @@ def test_the_card_hash_ignores_layout_but_not_values():
     assert pretrained.config_sha256(reordered) == pretrained.config_sha256(card)
     card["input_shape"] = [28, 28]
     assert pretrained.config_sha256(card) != zoo.get_card("ae_dense.mnist").extra["config_sha256"]
+
+
+def _fine_tuned(name="ae_dense.mnist", steps=1):
+    model = zoo.load_pretrained(name)
+    model.compile(keras.optimizers.Adam(1e-3))
+    x = np.random.default_rng(0).uniform(0, 1, (8, 28, 28, 1)).astype("float32")
+    for _ in range(steps):
+        model.train_on_batch(x)
+    return model
+
+
+def test_provenance_follows_the_weights_after_a_training_step(tmp_path):
+    model = zoo.load_pretrained("ae_dense.mnist")
+    model.predict(np.zeros((2, 28, 28, 1), "float32"), verbose=0)  # no training step: still the entry's weights
+    assert model.pretrained_name == "ae_dense.mnist" and model.provenance == "pretrained ae_dense.mnist"
+    model.compile(keras.optimizers.Adam(1e-3))
+    model.fit(np.random.default_rng(0).uniform(0, 1, (8, 28, 28, 1)).astype("float32"), epochs=1, verbose=0)
+    assert model.pretrained_name is None and model.loaded_parts is None
+    assert model.fine_tuned_from == "ae_dense.mnist" and model.provenance == "fine-tuned from ae_dense.mnist"
+    assert model.source == {"fine_tuned_from": "ae_dense.mnist", "pretrained_parts": ["decoder", "encoder"]}
+    model.save(tmp_path / "tuned.keras")
+    loaded, card = pretrained.load_target(tmp_path / "tuned.keras")
+    assert card is None and loaded.fine_tuned_from == "ae_dense.mnist" and loaded.pretrained_name is None
+
+
+def test_an_export_of_a_fine_tuned_model_says_so():
+    from export.graph import export_metadata, pretrained_card
+
+    model = _fine_tuned()
+    assert pretrained_card(model) is None
+    meta = export_metadata(model, "encoder")
+    assert meta["source"] == "fine-tuned from ae_dense.mnist" and meta["card"] is None
+    assert "source" not in export_metadata(zoo.load_pretrained("ae_dense.mnist"), "encoder")
+
+
+def test_check_card_refuses_a_fine_tuned_model_in_one_line(tmp_path, capsys):
+    path = tmp_path / "tuned.keras"
+    _fine_tuned().save(path)
+    before = path.read_bytes()
+    out = tmp_path / "e.json"
+    assert cli(["evaluate", str(path), "--dataset", "sample:mnist", "--check-card", "--output", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"aezoo: error: --check-card: {path} was fine-tuned from "
+                                                   + "ae_dense.mnist after loading it")
+    assert not out.exists() and path.read_bytes() == before

@@ -55,7 +55,10 @@ class Autoencoder(keras.Model):
         reconstruction: ``"bce"`` for inputs in [0, 1] with sigmoid outputs,
             ``"mse"`` otherwise.
         source: Where the weights came from, e.g. ``{"pretrained": "ae_conv.mnist",
-            "parts": ["encoder", "decoder"]}``; saved with the model.
+            "parts": ["encoder", "decoder"]}``; saved with the model. The first
+            training step of a pretrained model turns it into
+            ``{"fine_tuned_from": "ae_conv.mnist", "pretrained_parts": [...]}``: its
+            weights are no longer the entry's (:attr:`fine_tuned_from`).
         **kwargs: ``keras.Model`` arguments such as ``name``.
 
     Example:
@@ -126,6 +129,18 @@ class Autoencoder(keras.Model):
         return (self.source or {}).get("pretrained")
 
     @property
+    def fine_tuned_from(self) -> str | None:
+        """The pretrained entry this model started from before it was trained further, if any."""
+        return (self.source or {}).get("fine_tuned_from")
+
+    @property
+    def provenance(self) -> str | None:
+        """Where the weights came from in words: ``"pretrained NAME"``, ``"fine-tuned from NAME"`` or None."""
+        if self.pretrained_name:
+            return f"pretrained {self.pretrained_name}"
+        return f"fine-tuned from {self.fine_tuned_from}" if self.fine_tuned_from else None
+
+    @property
     def loaded_parts(self) -> tuple[str, ...] | None:
         """Components whose weights were loaded from :attr:`pretrained_name` (None if not pretrained)."""
         parts = (self.source or {}).get("parts")
@@ -134,6 +149,17 @@ class Autoencoder(keras.Model):
     def set_source(self, source: dict | None) -> None:
         """Record where the weights came from (see ``source`` in the class arguments)."""
         object.__setattr__(self, "source", copy.deepcopy(source) or None)
+
+    def _steps_done(self) -> int:
+        """Optimizer steps taken so far (0 before the optimizer exists)."""
+        optimizer = getattr(self, "optimizer", None)
+        return 0 if optimizer is None or not optimizer.built else int(ops.convert_to_numpy(optimizer.iterations))
+
+    def _after_training(self, steps_before: int) -> None:
+        """A pretrained model that took a training step is now fine-tuned from its entry (provenance follows)."""
+        name = self.pretrained_name
+        if name is not None and self._steps_done() > steps_before:
+            self.set_source({"fine_tuned_from": name, "pretrained_parts": list(self.loaded_parts or ())})
 
     def get_part(self, part: str) -> keras.Model:
         """The deterministic ``keras.Model`` of ``part`` (one of :data:`PARTS`).
@@ -276,7 +302,18 @@ class Autoencoder(keras.Model):
                                               for v in validation)
         elif validation is not None:
             kwargs["validation_data"] = self.prepare_input(validation, "fit (validation_data)")
-        return super().fit(x, y, *args, **kwargs)
+        steps_before = self._steps_done()
+        try:
+            return super().fit(x, y, *args, **kwargs)
+        finally:  # an interrupted fit has changed the weights too
+            self._after_training(steps_before)
+
+    def train_on_batch(self, x=None, y=None, *args, **kwargs):
+        steps_before = self._steps_done()
+        try:
+            return super().train_on_batch(x, y, *args, **kwargs)
+        finally:
+            self._after_training(steps_before)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         if not kwargs.get("_use_cached_eval_dataset"):  # else fit's validation data, already prepared
