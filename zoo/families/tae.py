@@ -29,6 +29,7 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 
+from zoo.data.images import scale_pixels
 from zoo.models.autoencoder import Autoencoder
 from zoo.models.ported import GroupNorm, InferenceClip, NearestUpsample, SoftClamp
 from zoo.models.registry import register_model
@@ -193,7 +194,7 @@ def scale_latents(z):
 def unscale_latents(x):
     """[0, 1] (or uint8 0..255) latent images -> raw latents; the inverse of :func:`scale_latents`."""
     x = np.asarray(x)
-    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x
+    x = scale_pixels(x) if x.dtype == np.uint8 else x  # float64 latents stay float64
     return (x - LATENT_SHIFT) * (2 * LATENT_MAGNITUDE)
 
 
