@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.utils.atomic import save_array
 from zoo.utils.cliargs import add_split_argument, positive_int
 from zoo.utils.progress import Steps
 
@@ -196,9 +197,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     else:
         codes = np.concatenate([runner(x[i:i + args.batch_size]) for i in range(0, len(x), args.batch_size)])
         used = runner.runtime
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, codes)
+    out = save_array(args.output, codes)
     print(f"encoded {len(x)} inputs {shape} ({split} split of {args.input}) -> codes {codes.shape} with {used}; wrote {out}")
     return 0
 
