@@ -84,26 +84,15 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     """Export one model part to one or all formats and print the reports."""
     from export import FORMATS, ExportValidationError, export_model, format_table, quantization_table
-    from export.detector import DETECTOR_PART, as_detector
-    from export.exporter import resolve_model
     from export.publish import export_name
+    from export.target import resolve_target
 
     formats = list(FORMATS) if args.format == "all" else [args.format]
-    detector = as_detector(args.target)
-    if detector is not None:  # a detector folder: the part is the whole scoring graph
-        if args.part is not None:
-            raise ValueError(f"{args.target} is a detector: it exports as one graph (images -> scores, "
-                             + "error_maps), so --part does not apply.")
-        model, card, part = detector, None, DETECTOR_PART
-        name = Path(args.target).resolve().name
-    else:
-        model, card = resolve_model(args.target)
-        part = args.part or "encoder"
-        name = card.name if card is not None else Path(args.target).stem
+    target = resolve_target(args.target, part=args.part)  # loaded once, exported to every format
     calibration = read_images(args.calibration_data)[0] if args.calibration_data else None
     options = {key: getattr(args, key) for key in _declared_options()}
     reports, failed = [], []
-    bar = Steps(len(formats), f"export {name}.{part}")  # on stderr, in a terminal only
+    bar = Steps(len(formats), f"export {target.name}.{target.part}")  # on stderr, in a terminal only
     for fmt in formats:
         if args.format == "all":
             if args.quantize and args.quantize not in FORMATS[fmt].quantize:
@@ -111,12 +100,12 @@ def cmd_export(args: argparse.Namespace) -> int:
             own = {k: v for k, v in options.items() if k in FORMATS[fmt].options}
         else:
             own = options  # an option this format does not declare is an error
-        target = Path(args.out) / export_name(name, part, FORMATS[fmt], args.quantize)
+        path = Path(args.out) / export_name(target.name, target.part, FORMATS[fmt], args.quantize)
         bar.start(fmt)
         try:
-            reports.append(export_model(model, fmt, target, part=part, quantize=args.quantize,
+            reports.append(export_model(target, fmt, path, quantize=args.quantize,
                                         calibration_data=calibration, atol=args.atol, mse_rtol=args.mse_rtol,
-                                        overwrite=args.overwrite, card=card,
+                                        overwrite=args.overwrite,
                                         fallback=args.fallback if args.quantize in FORMATS[fmt].fallback else None,
                                         **own))
         except ExportValidationError as err:
@@ -172,7 +161,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
         meta = read_metadata(target)
         model, down, name = None, int(meta.get("down") or 1), meta.get("model_name", target.name)
     else:
-        from export.exporter import resolve_model
+        from export.target import resolve_model
 
         model, card = resolve_model(args.target)
         down, name = int(getattr(model, "down", 1)), card.name if card is not None else target.stem

@@ -1,12 +1,18 @@
-"""Atomic publishing of an export: staged in a hidden folder beside the target, renamed into place at the end."""
+"""Where an export goes, and publishing it atomically: staged in a hidden folder beside it, renamed into place.
+
+``destination`` checks the path before anything is built; ``staging`` gives the staged artifact path
+and removes the staging folder however the export ends; ``publish_export`` renames a passed export
+into place (and raises :class:`ExportValidationError` for a failed one).
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
-import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from export.registry import FORMATS, ExportFormat
@@ -58,47 +64,77 @@ def export_name(name: str, part: str, fmt: ExportFormat, quantize: str | None = 
     return f"{name}_{part}" + (f"-{quantize}" if quantize else "") + (fmt.suffix or f".{fmt.name}")
 
 
-def size_bytes(path: Path) -> int:
-    """Size of an artifact: a file, or every file of a folder."""
-    if path.is_dir():
-        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-    return path.stat().st_size
+@dataclass(frozen=True)
+class Destination:
+    """Where an export goes, checked before anything is built.
 
-
-def stage_export(fmt: ExportFormat, target: Path, *, as_file: bool, overwrite: bool,
-                 build: Callable[[Path], ExportReport], validation_inputs: str) -> ExportReport:
-    """Build an export in a staging folder beside ``target`` and publish it there only if it passed.
-
-    Args:
+    Attributes:
         fmt: The format.
-        target: The artifact file (``as_file``) or the export folder to create.
-        as_file: Whether ``target`` is the artifact itself (its report goes beside it).
-        overwrite: Replace an existing export at ``target``.
-        build: Writes the artifact at the staged path it is given and returns the checked report.
-        validation_inputs: What the checks ran on, for the report.
+        path: The artifact file (``as_file``) or the export folder to create.
+        as_file: Whether ``path`` is the artifact itself (its report goes beside it).
+        overwrite: Replace an existing export at ``path``.
+    """
+
+    fmt: ExportFormat
+    path: Path
+    as_file: bool
+    overwrite: bool = False
+
+    @property
+    def artifact(self) -> Path:
+        """Where the artifact lands: ``path`` itself, or the format's artifact inside the folder ``path``."""
+        return self.path if self.as_file else self.path / self.fmt.artifact
+
+
+def destination(fmt: ExportFormat, path: str | os.PathLike, *, layout: str = "auto",
+                overwrite: bool = False) -> Destination:
+    """The :class:`Destination` of an export to ``path``: a file or a folder (:func:`artifact_is_file`).
 
     Raises:
-        ExportValidationError: The report did not pass; ``target`` is untouched.
+        ValueError: ``path`` ends in another format's suffix, or ``layout`` is unknown.
+        FileExistsError: Something is there (or, for a file, at its report's path) and not ``overwrite``.
     """
-    tmp = staging_folder(target)
+    path = Path(path)
+    as_file = artifact_is_file(fmt, path, layout)
+    check_free([path, report_path(path)] if as_file else [path], overwrite)
+    return Destination(fmt, path, as_file, overwrite)
+
+
+@contextmanager
+def staging(dest: Destination) -> Iterator[Path]:
+    """A staged artifact path in a fresh hidden folder beside ``dest.path``, removed on the way out.
+
+    Whatever happens inside (a failed check, an error, Ctrl-C), nothing but a published export is
+    left: :func:`publish_export` renames the staged files into place, and the folder goes at exit.
+    """
+    tmp = staging_folder(dest.path)
     try:
         tmp.mkdir(parents=True)
-        artifact = tmp / (target.name if as_file else fmt.artifact)
-        start = time.perf_counter()
-        report = build(artifact)
-        report.path = str(target if as_file else target / fmt.artifact)
-        report.export_seconds = round(time.perf_counter() - start, 3)
-        report.validation_inputs = validation_inputs
-        if not report.passed:
-            raise ExportValidationError(report, target)
-        if as_file:
-            publish([(artifact, target), (report.save(artifact), report_path(target))], overwrite)
-        else:
-            report.save(tmp)
-            publish([(tmp, target)], overwrite)
+        yield tmp / (dest.path.name if dest.as_file else dest.fmt.artifact)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def publish_export(dest: Destination, artifact: Path, report: ExportReport) -> ExportReport:
+    """Put a staged, checked artifact and its report at ``dest``, if the report passed.
+
+    Args:
+        dest: Where it goes.
+        artifact: The staged artifact (from :func:`staging`).
+        report: Its validation report; its ``path`` becomes the published artifact's.
+
+    Raises:
+        ExportValidationError: The report did not pass; ``dest.path`` is untouched.
+    """
+    report.path = str(dest.artifact)
+    if not report.passed:
+        raise ExportValidationError(report, dest.path)
+    if dest.as_file:
+        publish([(artifact, dest.path), (report.save(artifact), report_path(dest.path))], dest.overwrite)
+    else:
+        report.save(artifact.parent)
+        publish([(artifact.parent, dest.path)], dest.overwrite)
     return report
 
 

@@ -10,8 +10,10 @@ need. Each layer left in float carries the measurement that kept it there.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -142,15 +144,17 @@ def fallback_search(attempt: Callable[[list[LayerError]], object], layers: list[
     return True, chosen, reasons, tried
 
 
-def calibrated_export(fmt, graph, artifact, workdir, *, quantize: str, calibration: np.ndarray, metadata: dict,
+def calibrated_export(fmt, graph, artifact: Path, *, quantize: str, calibration: np.ndarray, metadata: dict,
                       check: Callable[[dict], object], fallback: str | None, options: dict):
     """Calibrate once, write the all-int8 artifact, and keep layers in float if ``fallback`` asks and it misses.
+
+    The format's intermediate files go to a temporary folder of their own, so that nothing but the
+    artifact is ever in the staging folder that gets published.
 
     Args:
         fmt: The :class:`~export.registry.ExportFormat`.
         graph: The part.
         artifact: Where the artifact is written (in the staging folder).
-        workdir: Scratch folder for the format's intermediate files.
         quantize: A quantize option declared with ``fallback=True``.
         calibration: Checked calibration inputs of the part.
         metadata: The metadata to embed; a ``quantization`` entry is added.
@@ -161,7 +165,15 @@ def calibrated_export(fmt, graph, artifact, workdir, *, quantize: str, calibrati
     Returns:
         The report of the artifact left at ``artifact``, with ``quantization`` filled in.
     """
-    calibrated = fmt.calibrate(graph, workdir, quantize=quantize, calibration=calibration, **options)
+    with tempfile.TemporaryDirectory(prefix="aezoo-calibrate-") as workdir:
+        calibrated = fmt.calibrate(graph, Path(workdir), quantize=quantize, calibration=calibration, **options)
+        return _search(calibrated, artifact, quantize=quantize, calibration=calibration, metadata=metadata,
+                       check=check, fallback=fallback)
+
+
+def _search(calibrated, artifact: Path, *, quantize: str, calibration: np.ndarray, metadata: dict,
+            check: Callable[[dict], object], fallback: str | None):
+    """Write and check the all-int8 artifact, then the float fallback if asked (see :func:`calibrated_export`)."""
 
     def attempt(float_layers: list[LayerError], reasons: dict[str, str] | None = None):
         meta = {**metadata, "quantization": {

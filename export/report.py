@@ -15,6 +15,13 @@ REPORT_FILE = "export_report.json"
 REPORT_SUFFIX = "." + REPORT_FILE
 
 
+def size_bytes(path: Path) -> int:
+    """Size of an artifact: a file, or every file of a folder."""
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size
+
+
 def report_path(path: str | Path) -> Path:
     """Where the report of the export at ``path`` (a folder, a file artifact, or the report) lives."""
     path = Path(path)

@@ -1,15 +1,28 @@
-"""Inputs for validating an export, and the comparisons that decide whether it passes."""
+"""Validating an export: what it is checked on (:func:`plan_export`) and the checks that pass or fail it (:func:`check_export`).
+
+Every comparison of an artifact with Keras lives here: a part's (:func:`check_part`: per input size,
+reconstruction MSE) and a detector's (:func:`check_detector`: scores and error maps), each giving the
+:class:`~export.report.ExportReport` of the artifact.
+"""
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+import keras
 import numpy as np
 
+from export.detector import DETECTOR_INPUT, DETECTOR_OUTPUTS, MAP_HINT, uses_bce
 from export.graph import PARTS, PIPELINE, run_keras, tensor_shape
 from export.registry import quantize_choices
+from export.report import ExportReport, size_bytes
 from zoo.models.autoencoder import Autoencoder
+
+if TYPE_CHECKING:
+    from export.target import ExportSettings, ExportTarget
 
 #: float32 exports pass at this max abs error against Keras (Hugging Face exporters' default too).
 DEFAULT_ATOL = 1e-5
@@ -41,6 +54,8 @@ class ValidationPlan:
             abs value of the Keras outputs there (outputs of any scale); else ``atol`` itself.
         calibration: Default calibration images (None: the first set's first 500).
         latency_batch_sizes: Batch sizes the quantization report times.
+        calibration_inputs: What the part consumes, to calibrate a calibrated quantize option (else None).
+        latency_inputs: What the part consumes, to time a quantized export (else None).
     """
 
     sets: list[np.ndarray]
@@ -49,6 +64,8 @@ class ValidationPlan:
     scaled_atol: bool = False
     calibration: np.ndarray | None = None
     latency_batch_sizes: tuple[int, ...] = (1, 256)
+    calibration_inputs: np.ndarray | None = None
+    latency_inputs: np.ndarray | None = None
 
     @property
     def images(self) -> np.ndarray:
@@ -172,6 +189,36 @@ def calibration_inputs(model: Autoencoder, part: str, data, default_images: np.n
     return part_inputs(model, part, _as_images(data, model.data_shape, "calibration_data"))
 
 
+def _detector_plan(model: Autoencoder, dataset: str, data=None) -> ValidationPlan:
+    images = reference_images(model, dataset, data)
+    return ValidationPlan([images], BATCH_SIZES, describe_inputs(data, dataset, images))
+
+
+#: Target kind -> how its exports are validated: a part by :func:`plan_for`; a detector (float32 only)
+#: on one set of reference images.
+PLANS = {"part": plan_for, "detector": _detector_plan}
+
+
+def plan_export(target: ExportTarget, settings: ExportSettings, data=None) -> ValidationPlan:
+    """What an export of ``target`` is checked on, and for a quantized part, calibrated and timed on.
+
+    Args:
+        target: The resolved target (:func:`export.target.resolve_target`).
+        settings: Its checked options (:func:`export.settings.resolve_settings`).
+        data: ``validation_data`` as given to ``export_model``, or None for the bundled sample.
+    """
+    dataset = target.card.dataset if target.card is not None else "mnist"
+    plan = PLANS[target.kind](target.model, dataset, data)
+    fmt, quantize = settings.fmt, settings.quantize
+    if quantize in fmt.calibrated:
+        default = plan.calibration if plan.calibration is not None else plan.images
+        plan.calibration_inputs = calibration_inputs(target.model, target.part, settings.calibration_data, default)
+    if quantize is not None:
+        plan.latency_inputs = (plan.calibration_inputs if plan.calibration_inputs is not None
+                               else part_inputs(target.model, target.part, plan.images[:256]))
+    return plan
+
+
 def batches(inputs: np.ndarray, sizes=BATCH_SIZES) -> list[np.ndarray]:
     """Consecutive, distinct slices of ``inputs`` of the given sizes (wrapping around if short)."""
     out, start = [], 0
@@ -261,6 +308,132 @@ def psnr_details(mse_keras: float, mse_export: float) -> dict[str, float]:
 
     return {"psnr_keras_db": psnr(mse_keras), "psnr_export_db": psnr(mse_export),
             "psnr_delta_db": round(psnr(mse_export) - psnr(mse_keras), 4)}
+
+
+def check_part(target: ExportTarget, settings: ExportSettings, artifact: Path, graph: keras.Model,
+               plan: ValidationPlan, metadata: dict) -> ExportReport:
+    """Load a part's artifact in its runtime and compare it with ``graph`` on every set of ``plan``.
+
+    Each set (one resolution) runs through the one loaded artifact at every batch size of the plan.
+    The float32 bound is ``atol``, times ``max(1, S)`` per set where the plan scales it (``S`` the
+    largest abs value of the Keras outputs on that set). With ``mse_rtol``, the reconstruction MSE of the
+    model with the artifact in place of its part may grow by at most that fraction.
+    """
+    model, part, fmt, atol = target.model, target.part, settings.fmt, settings.atol
+    in_name, out_name = PARTS[part]
+    runner = fmt.load(artifact)
+
+    def reference(x):
+        return np.asarray(graph(x, training=False)[out_name])
+
+    failures, resolutions, sums = [], [], [0.0, 0]
+    max_err, scale = 0.0, 0.0
+    for images in plan.sets:
+        inputs = part_inputs(model, part, images[: sum(plan.batch_sizes)])
+        err, mean, s, problems = compare(runner, reference, inputs, plan.batch_sizes)
+        failures += problems
+        bound = None if atol is None else atol * (max(1.0, s) if plan.scaled_atol else 1.0)
+        size = [int(d) for d in images.shape[1:3]] if images.ndim == 4 else None
+        resolutions.append({"input_size": size, "max_abs_error": err, "mean_abs_error": mean,
+                            "keras_output_max_abs": s, "bound": bound})
+        if bound is not None and not err <= bound:
+            where = f" at {size[0]}x{size[1]}" if size and len(plan.sets) > 1 else ""
+            rule = f"atol {atol:g} x max(1, {s:.3g})" if plan.scaled_atol else f"atol {atol:g}"
+            failures.append(f"max abs error {err:.3g}{where} > {rule} (Keras outputs reach {s:.3g}, "
+                            + f"so that is {err / max(s, 1e-30):.2g} of their range)")
+        max_err, scale = max(max_err, err), max(scale, s)
+        n = sum(len(b) for b in batches(inputs, plan.batch_sizes)) * int(np.prod(inputs.shape[1:]))
+        sums = [sums[0] + mean * n, sums[1] + n]
+    if (runner.input_name, runner.output_name) != (in_name, out_name):
+        failures.append(f"tensor names {runner.input_name!r} -> {runner.output_name!r}, "
+                        + f"expected {in_name!r} -> {out_name!r}")
+    mse_keras, mse_export = plan_mse(model, part, runner, plan)
+    delta = mse_export - mse_keras
+    delta_rel = delta / max(mse_keras, 1e-12)
+    if settings.mse_rtol is not None and not delta_rel <= settings.mse_rtol:
+        failures.append(f"reconstruction MSE {mse_export:.4g} vs Keras {mse_keras:.4g} "
+                        + f"(+{100 * delta_rel:.2f}%) > allowed +{100 * settings.mse_rtol:g}%")
+    if fmt.read_metadata(artifact) != metadata:
+        failures.append("embedded metadata does not read back")
+    details = {"keras_output_max_abs": scale, **psnr_details(mse_keras, mse_export)}
+    if plan.scaled_atol:
+        details["atol_rule"] = "max abs error <= atol * max(1, max |Keras output|), at each input size"
+    return ExportReport(
+        model_name=metadata["model_name"], format=fmt.name, part=part, path=str(artifact),
+        size_bytes=size_bytes(artifact), runtime=runner.runtime, input_name=runner.input_name,
+        output_name=runner.output_name, batch_sizes=list(plan.batch_sizes), max_abs_error=max_err,
+        mean_abs_error=sums[0] / max(sums[1], 1), atol=atol, quantize=settings.quantize,
+        precision=fmt.option_details(settings.quantize), mse_keras=mse_keras, mse_export=mse_export,
+        mse_delta=delta, mse_delta_rel=delta_rel, mse_rtol=settings.mse_rtol, validation_inputs=plan.description,
+        passed=not failures, failures=failures, metadata=metadata, details=details,
+        resolutions=resolutions if len(plan.sets) > 1 or plan.scaled_atol else [],
+    )
+
+
+def check_detector(target: ExportTarget, settings: ExportSettings, artifact: Path, graph: keras.Model,
+                   plan: ValidationPlan, metadata: dict) -> ExportReport:
+    """Load a detector's artifact in its runtime and compare both outputs with the Keras scoring graph.
+
+    Run at the plan's batch sizes (1, 7 and 64). Bounds: scores max abs error <=
+    ``score_rtol * max |score|``; error maps <= ``atol * max(1, max |map|)``,
+    both maxima taken over the Keras outputs of those batches.
+    """
+    fmt, atol, score_rtol = settings.fmt, settings.atol, settings.score_rtol
+    runner = fmt.load(artifact)
+
+    def reference(x: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: keras.ops.convert_to_numpy(value) for name, value in graph(x, training=False).items()}
+
+    errors, failures = compare_outputs(runner.outputs, reference, plan.images[: sum(plan.batch_sizes)],
+                                       plan.batch_sizes)
+    names_ok = runner.input_name == DETECTOR_INPUT and set(runner.output_names) == set(DETECTOR_OUTPUTS)
+    if not names_ok:
+        failures.append(f"tensor names {runner.input_name!r} -> {runner.output_name!r}, expected "
+                        + f"{DETECTOR_INPUT!r} -> {', '.join(DETECTOR_OUTPUTS)!r}")
+    scale = {name: errors[name][2] for name in DETECTOR_OUTPUTS}
+    bounds = {"scores": (score_rtol * scale["scores"], f"{score_rtol:g} x max |score| {scale['scores']:.3g}"),
+              "error_maps": (atol * max(1.0, scale["error_maps"]),
+                             f"{atol:g} x max(1, max |map| {scale['error_maps']:.3g})")}
+    outputs = {}
+    for name in DETECTOR_OUTPUTS:
+        max_err, mean_err, _ = errors[name]
+        bound, how = bounds[name]
+        outputs[name] = {"max_abs_error": max_err, "mean_abs_error": mean_err, "max_abs_keras": scale[name],
+                         "bound": bound}
+        if not max_err <= bound:
+            failures.append(f"{name}: max abs error {max_err:.3g} > {bound:.3g} ({how})"
+                            + (MAP_HINT if name == "error_maps" and uses_bce(metadata["detector"]) else ""))
+    if fmt.read_metadata(artifact) != metadata:
+        failures.append("embedded metadata does not read back")
+    return ExportReport(
+        model_name=metadata["model_name"], format=fmt.name, part=target.part, path=str(artifact),
+        size_bytes=size_bytes(artifact), runtime=runner.runtime, input_name=runner.input_name,
+        output_name=", ".join(DETECTOR_OUTPUTS) if names_ok else runner.output_name,
+        batch_sizes=list(plan.batch_sizes), max_abs_error=outputs["scores"]["max_abs_error"],
+        mean_abs_error=outputs["scores"]["mean_abs_error"], atol=atol, validation_inputs=plan.description,
+        passed=not failures, failures=failures, metadata=metadata,
+        details={"keras_output_max_abs": scale["scores"], "score_rtol": score_rtol},
+        threshold=metadata["detector"]["threshold"], outputs=outputs,
+    )
+
+
+#: Target kind -> the check that passes or fails its artifact.
+CHECKS = {"part": check_part, "detector": check_detector}
+
+
+def check_export(target: ExportTarget, settings: ExportSettings, artifact: Path, graph: keras.Model,
+                 plan: ValidationPlan, metadata: dict) -> ExportReport:
+    """Load ``artifact`` in its runtime, compare it with ``graph`` on ``plan``; the report says what failed.
+
+    Args:
+        target: What was exported (its kind picks the check: :data:`CHECKS`).
+        settings: The export's options (format, tolerances).
+        artifact: The staged artifact.
+        graph: The Keras graph that was written.
+        plan: What to check it on (:func:`plan_export`).
+        metadata: What the artifact must embed.
+    """
+    return CHECKS[target.kind](target, settings, artifact, graph, plan, metadata)
 
 
 def __getattr__(name: str):

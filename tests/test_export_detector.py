@@ -135,4 +135,4 @@ def test_cli_exports_a_detector_folder(combined, tmp_path, capsys):
     assert main(["export", str(tmp_path / "digits"), "--format", "onnx", "--part", "decoder",
                  "--out", str(tmp_path / "exp2")]) == 1
     err = capsys.readouterr().err
-    assert "--part does not apply" in err and err.count("\n") == 1
+    assert "part='decoder' does not apply" in err and err.count("\n") == 1
