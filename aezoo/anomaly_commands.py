@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.anomaly import SCORES
+from zoo.utils.atomic import save_array, write_text_atomic
 from zoo.utils.cliargs import add_split_argument
 
 
@@ -102,9 +103,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     lines = ["index,score,anomaly" + (",label" if y is not None else "")]
     lines += [f"{i},{s:.8g},{f}" + (f",{int(y[i])}" if y is not None else "")
               for i, (s, f) in enumerate(zip(scores, flags, strict=True))]
-    out.write_text("\n".join(lines) + "\n")
+    write_text_atomic(out, "\n".join(lines) + "\n")
     if args.maps:
-        np.save(args.maps, maps)
+        save_array(args.maps, maps)
     if args.pictures:
         folder = Path(args.pictures)
         folder.mkdir(parents=True, exist_ok=True)

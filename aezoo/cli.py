@@ -217,6 +217,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from zoo.data.datasets import parse_data_spec
     from zoo.evaluation.evaluate import evaluate, format_table
     from zoo.pretrained import CARD_RTOL, compare_metrics, load_target
+    from zoo.utils.atomic import write_text_atomic
 
     model, card = load_target(args.target)
     origin = getattr(model, "fine_tuned_from", None)
@@ -253,8 +254,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     name = card.name if card else Path(args.target).stem
     label = Path(spec.name).stem if spec.kind == "path" else str(spec).replace(":", "_")
     out = Path(args.output or f"runs/eval/{name}.{label}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"target": args.target, **metrics}, indent=2))
+    write_text_atomic(out, json.dumps({"target": args.target, **metrics}, indent=2))
     print(f"wrote {out}")
     if args.check_card:
         reference = card.sample_metrics if spec.kind == "sample" else card.metrics
@@ -382,8 +382,8 @@ def _needs_keras(args: argparse.Namespace) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``aezoo`` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if _requested(argv) in MODULE_COMMANDS and not {"--verbose", "-h", "--help"} & set(argv):
-        quiet(False)  # before the command's module loads: it imports TensorFlow
+    if _requested(argv) in MODULE_COMMANDS and "--verbose" not in argv:
+        quiet(False)  # before the command's module loads (for --help too): it imports TensorFlow
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     with warnings.catch_warnings(), _native_logs_hidden(not args.show_logs):

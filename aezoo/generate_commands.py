@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.utils.atomic import save_array
 from zoo.utils.cliargs import positive_int
 
 
@@ -30,7 +31,7 @@ def _load(target: str):
 def _save_array(path: str | None, images: np.ndarray) -> str:
     if not path:
         return ""
-    np.save(path, images)
+    save_array(path, images)
     return f" and {path}"
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.utils.atomic import save_array, save_arrays, save_atomic
+
 #: Runtime value that runs the Keras model itself.
 KERAS = "keras"
 #: PIL mode -> channels of one tile of a latent PNG.
@@ -148,11 +150,9 @@ def encode_any_size(part: Part, source: str, output: str, pad: bool, batch_size:
         if len(shapes) > 1:
             raise ValueError(f"The images have {len(shapes)} sizes, so their latents {shapes} do not stack into one "
                              + ".npy; write an .npz (one array per image) or a folder of latent PNGs instead.")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        np.save(out, np.concatenate([c for _, c in codes]))
+        save_array(out, np.concatenate([c for _, c in codes]))
     elif out.suffix == ".npz":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(out, **{name.replace("/", "__"): c for name, c in codes})
+        save_arrays(out, {name.replace("/", "__"): c for name, c in codes})
     else:
         write_latent_pngs(codes, out)
     count = sum(len(c) for _, c in codes)
@@ -203,8 +203,7 @@ def write_latent_pngs(codes: list[tuple[str, np.ndarray]], folder: Path) -> None
     for name, batch in codes:
         for i, z in enumerate(batch):
             path = folder / (f"{name}.png" if len(batch) == 1 else f"{name}_{i:04d}.png")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(latent_png(z)).save(path)
+            save_atomic(path, Image.fromarray(latent_png(z)).save)
 
 
 def read_latents(source: str, channels: int) -> list[tuple[str, np.ndarray]]:
@@ -253,8 +252,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
             for j, image in enumerate(images):
                 stem = name if len(z) == 1 else f"{name}_{i + j:04d}"
                 path = out / f"{stem}.png"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)).save(path)
+                save_atomic(path, Image.fromarray(np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)).save)
                 written += 1
     print(f"decoded {written} latents with {part.runtime}; wrote {written} PNGs to {out}")
     return 0

@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from zoo.utils.atomic import save_figure
 from zoo.utils.checks import check_choice, check_positive_int
 
 #: Ways to walk from one code to another.
@@ -131,7 +132,7 @@ def _save_mosaic(mosaic: np.ndarray, path: str | os.PathLike, title: str | None,
     if title:
         ax.set_title(title, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
     plt.close(fig)
     return str(path)
 

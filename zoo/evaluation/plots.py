@@ -7,6 +7,7 @@ import os
 import numpy as np
 
 from zoo.models.autoencoder import Autoencoder
+from zoo.utils.atomic import save_figure
 
 
 def _figure(rows: int, cols: int, scale: float = 1.0):
@@ -23,7 +24,7 @@ def _figure(rows: int, cols: int, scale: float = 1.0):
 
 def _save(plt, fig, path: str | os.PathLike) -> str:
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    save_figure(fig, path, dpi=80)
     plt.close(fig)
     return str(path)
 

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from zoo.families.tae import check_divisible, pad_to_multiple, scale_latents
+from zoo.utils.atomic import save_figure
 
 
 def _figure(rows: int, cols: int):
@@ -36,7 +37,7 @@ def _figure(rows: int, cols: int):
 
 def _save(plt, fig, path: str | os.PathLike, dpi: int) -> str:
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
+    save_figure(fig, path, dpi=dpi)
     plt.close(fig)
     return str(path)
 

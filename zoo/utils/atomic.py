@@ -121,4 +121,46 @@ def save_atomic(path: str | os.PathLike, save: Callable[[Path], object]) -> Path
     return Path(path)
 
 
-__all__ = ["TEMP_PREFIX", "atomic_path", "save_atomic", "write_bytes_atomic", "write_text_atomic"]
+def save_array(path: str | os.PathLike, array) -> Path:
+    """Write ``array`` as ``.npy`` to exactly ``path``, atomically.
+
+    ``np.save`` given a name would add ``.npy`` to one without it, so a message
+    naming ``path`` would name a file that does not exist; a file object keeps the name.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    import numpy as np
+
+    def write(temp: Path) -> None:
+        with open(temp, "wb") as f:
+            np.save(f, np.asarray(array), allow_pickle=False)
+
+    return save_atomic(path, write)
+
+
+def save_arrays(path: str | os.PathLike, arrays: dict) -> Path:
+    """Write ``arrays`` (name -> array) as an ``.npz`` to exactly ``path``, atomically (see :func:`save_array`)."""
+    import numpy as np
+
+    def write(temp: Path) -> None:
+        with open(temp, "wb") as f:
+            np.savez(f, **arrays)
+
+    return save_atomic(path, write)
+
+
+def save_figure(figure, path: str | os.PathLike, **kwargs) -> Path:
+    """``figure.savefig`` to exactly ``path``, atomically; a name without a suffix gets PNG bytes, not ``.png`` added.
+
+    Args:
+        figure: A matplotlib figure.
+        path: The picture to write; its suffix chooses the format.
+        **kwargs: More ``savefig`` arguments (``dpi``).
+    """
+    kind = Path(path).suffix[1:].lower() or "png"
+    return save_atomic(path, lambda temp: figure.savefig(temp, format=kind, **kwargs))
+
+
+__all__ = ["TEMP_PREFIX", "atomic_path", "save_array", "save_arrays", "save_atomic", "save_figure",
+           "write_bytes_atomic", "write_text_atomic"]
