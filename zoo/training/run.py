@@ -46,8 +46,11 @@ DEFAULTS = {"epochs": 20, "batch_size": 128, "learning_rate": 1e-3, "seed": 0}
 IDENTITY = ("model", "dataset", "split", "color", "model_kwargs", "epochs", "batch_size", "learning_rate", "seed")
 
 
-def compile_options(model) -> dict:
+def compile_options(model, steps_per_epoch: int | None = None) -> dict:
     """The ``compile`` settings of aezoo's default training path.
+
+    Given ``steps_per_epoch``, no call runs more steps than an epoch has (Keras'
+    progress bar would count past the end, "32/10", with a negative time left).
 
     Several steps run per call into the compiled graph, which removes most of the
     per-step Python and callback overhead. On a CPU, XLA (which Keras leaves off
@@ -60,11 +63,14 @@ def compile_options(model) -> dict:
     there ("You must feed a value for placeholder tensor 'while/cond/...'").
     """
     if backend.in_tf_strategy():
-        return {"steps_per_execution": 1, "jit_compile": False}
-    if backend.name() == "tensorflow" and backend.computes_on_cpu():
-        return {"steps_per_execution": 32, "jit_compile": bool(model.prefers_xla_on_cpu)}
-    # Keras' PyTorch trainer runs one step per call (it refuses steps_per_execution > 1).
-    return {"steps_per_execution": 1 if backend.name() == "torch" else 32, "jit_compile": "auto"}
+        options = {"steps_per_execution": 1, "jit_compile": False}
+    elif backend.name() == "tensorflow" and backend.computes_on_cpu():
+        options = {"steps_per_execution": 32, "jit_compile": bool(model.prefers_xla_on_cpu)}
+    else:  # Keras' PyTorch trainer runs one step per call (it refuses steps_per_execution > 1).
+        options = {"steps_per_execution": 1 if backend.name() == "torch" else 32, "jit_compile": "auto"}
+    if steps_per_epoch:
+        options["steps_per_execution"] = max(1, min(options["steps_per_execution"], int(steps_per_epoch)))
+    return options
 
 
 class TrainingDiverged(RuntimeError):
@@ -387,7 +393,8 @@ def _build(spec: dict, x, dist) -> tuple[keras.Model, np.ndarray]:
         model = build_model(spec["model"], **kwargs)
         x = _model_input(model, x, f"--dataset {spec['dataset']}")
         spec["model_arguments"] = _canonical({**builder_arguments(spec["model"]), **kwargs})
-        model.compile(keras.optimizers.Adam(spec["learning_rate"]), **compile_options(model))
+        steps = math.ceil(len(x) / spec["batch_size"])
+        model.compile(keras.optimizers.Adam(spec["learning_rate"]), **compile_options(model, steps))
     return model, x
 
 
