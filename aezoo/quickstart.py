@@ -8,7 +8,8 @@ Offline, on embedded defaults, in about a minute on a 2-core CPU:
    (``export.runtime_variants()``: SavedModel, ONNX, TFLite and int8 TFLite),
    and the decoder to ONNX, each validated in its own runtime;
 4. time each runtime briefly (median batch-1 latency, batch-256 throughput);
-5. write ``aezoo-out/``: export folders with their reports, ``codes.npy``, a
+5. write ``aezoo-out/``: the exports (ONNX and TFLite files with their reports beside them,
+   SavedModel folders), ``codes.npy``, a
    reconstruction grid (Keras vs the chained ONNX encoder -> decoder) and
    ``summary.md``;
 6. print the table.
@@ -53,6 +54,7 @@ def run(entry: str = DEFAULT_ENTRY, out: str | Path = "aezoo-out") -> list[dict]
     """Run the quickstart tour for ``entry``, writing into ``out``; return the runtime timings."""
     import zoo
     from export import FORMATS, ExportValidationError, export_model, format_table, load_artifact
+    from export.publish import export_name
     from zoo.data import datasets as data
     from zoo.evaluation.plots import reconstruction_grid
 
@@ -71,12 +73,12 @@ def run(entry: str = DEFAULT_ENTRY, out: str | Path = "aezoo-out") -> list[dict]
     print("== 3. export and validate in each runtime")
     reports = []
     for part, fmt, quantize in planned_exports():
-        folder = out / (f"{entry}.{part}.{fmt}" + (f"-{quantize}" if quantize else ""))
+        path = out / export_name(entry, part, FORMATS[fmt], quantize)
         try:
             # int8 keeps its most sensitive layers in float where one int8 scale cannot hold them.
             fallback = "auto" if quantize in FORMATS[fmt].fallback else None
-            reports.append(export_model(model, fmt, folder, part=part, quantize=quantize, overwrite=True,
-                                        layout="folder", fallback=fallback))
+            reports.append(export_model(model, fmt, path, part=part, quantize=quantize, overwrite=True,
+                                        fallback=fallback))
         except ExportValidationError as err:  # shown in the table; the rest of the tour goes on
             reports.append(err.report)
     print(format_table(reports))
@@ -102,8 +104,8 @@ def run(entry: str = DEFAULT_ENTRY, out: str | Path = "aezoo-out") -> list[dict]
     chain_err, extra = None, {}
     if {("encoder", CHAIN_FORMAT), ("decoder", CHAIN_FORMAT)} <= {(r.part, r.format) for r in reports
                                                                    if r.quantize is None}:
-        onnx_enc = load_artifact(out / f"{entry}.encoder.{CHAIN_FORMAT}")
-        onnx_dec = load_artifact(out / f"{entry}.decoder.{CHAIN_FORMAT}")
+        onnx_enc = load_artifact(out / export_name(entry, "encoder", FORMATS[CHAIN_FORMAT]))
+        onnx_dec = load_artifact(out / export_name(entry, "decoder", FORMATS[CHAIN_FORMAT]))
         chain_err = float(np.abs(onnx_dec(onnx_enc(x[:64])) - model.predict(x[:64], verbose=0)).max())
         print(f"max |ONNX decoder(ONNX encoder(x)) - Keras model(x)| = {chain_err:.2e}")
         extra = {"ONNX": onnx_dec(onnx_enc(x[:10]))}
@@ -111,7 +113,7 @@ def run(entry: str = DEFAULT_ENTRY, out: str | Path = "aezoo-out") -> list[dict]
                                extra_rows=extra)
     summary = _summary(entry, card, reports, timings, chain_err, codes.shape)
     (out / "summary.md").write_text(summary)
-    print(f"== 6. wrote {out}/: {grid.split('/')[-1]}, summary.md, codes.npy and {len(reports)} export folders")
+    print(f"== 6. wrote {out}/: {grid.split('/')[-1]}, summary.md, codes.npy and {len(reports)} exports")
     return timings
 
 

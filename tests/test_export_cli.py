@@ -57,13 +57,17 @@ def test_encode_from_an_export_folder(tmp_path, capsys):
 @pytest.mark.slow
 def test_quickstart_writes_reports_grid_and_summary(tmp_path):
     from aezoo.quickstart import planned_exports, run
+    from export import FORMATS
+    from export.publish import export_name
+    from export.report import report_path
 
     EXPORTS = planned_exports()
     timings = run("ae_dense.mnist", tmp_path)
     assert {p.name for p in tmp_path.iterdir()} >= {"codes.npy", "reconstructions.png", "summary.md"}
     for part, fmt, quantize in EXPORTS:
-        folder = tmp_path / (f"ae_dense.mnist.{part}.{fmt}" + (f"-{quantize}" if quantize else ""))
-        assert json.loads((folder / "export_report.json").read_text())["passed"]
+        path = tmp_path / export_name("ae_dense.mnist", part, FORMATS[fmt], quantize)
+        assert path.is_file() == (FORMATS[fmt].suffix is not None)  # ONNX and TFLite as files, SavedModel a folder
+        assert json.loads(report_path(path).read_text())["passed"]
     assert len(timings) == 1 + sum(part == "encoder" for part, _, _ in EXPORTS)
     assert all(t["samples_per_s"] > 0 and t["batch1_latency_us"] > 0 for t in timings)
     assert np.load(tmp_path / "codes.npy").shape == (1000, 32)
@@ -86,8 +90,8 @@ def test_quickstart_reports_a_failed_export_and_goes_on(tmp_path, monkeypatch, c
     assert failed and all(float(r[6]) > 1e-12 for r in failed)
     assert all(float(r[6]) <= 1e-12 for r in float_rows if r not in failed)
     assert f"{len(failed)} export(s) failed validation and were not written" in out
-    assert not (tmp_path / "linear_dense.mnist.encoder.onnx").exists()
-    assert (tmp_path / "linear_dense.mnist.encoder.tflite-int8" / "export_report.json").exists()
+    assert not (tmp_path / "linear_dense.mnist_encoder.onnx").exists()
+    assert (tmp_path / "linear_dense.mnist_encoder-int8.tflite.export_report.json").exists()
     assert "not run (an ONNX export failed)" in (tmp_path / "summary.md").read_text()
 
 
