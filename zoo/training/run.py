@@ -31,19 +31,19 @@ from zoo.families import build_model, builder_arguments
 from zoo.models import backend
 from zoo.training import backup as backups
 from zoo.training import distribute as zdistribute
+from zoo.training.record import (  # noqa: F401 - DEFAULTS, IDENTITY and resume_differences are public here too
+    BACKUP,
+    DEFAULTS,
+    IDENTITY,
+    canonical,
+    checked_spec,
+    read_log,
+    resume_differences,
+)
 from zoo.utils.atomic import save_atomic, write_text_atomic
-from zoo.utils.checks import check_positive_int
 from zoo.utils.environment import environment
 from zoo.utils.inputs import check_input_shape_of
 from zoo.utils.timing import EpochTimer
-
-#: The run folder's backups (:mod:`zoo.training.backup`), removed when the run finishes.
-BACKUP = "backup"
-DEFAULTS = {"epochs": 20, "batch_size": 128, "learning_rate": 1e-3, "seed": 0}
-#: What a run is: ``--resume`` refuses any of these that differs from ``run.json`` (and the Keras backend).
-#: The distribution is not part of it: the global batch defines the steps, so a run may resume
-#: on another number of replicas or workers (``run.json`` records the latest one).
-IDENTITY = ("model", "dataset", "split", "color", "model_kwargs", "epochs", "batch_size", "learning_rate", "seed")
 
 
 def compile_options(model, steps_per_epoch: int | None = None) -> dict:
@@ -108,13 +108,6 @@ class TrainResult:
     card: dict
 
 
-def _read_log(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def _load_training_data(spec: dict, data_dir, download: bool) -> zdata.Data:
     """The run's training data (:meth:`zoo.data.datasets.DataSpec.load`): its split, default train."""
     size, color = image_read_options(spec["model_kwargs"].get("input_shape"))
@@ -135,47 +128,6 @@ def _model_input(model, x: np.ndarray, what: str) -> np.ndarray:
     return model.prepare_input(x, what)
 
 
-def _canonical(value):
-    """A JSON-comparable form (tuples as lists), so typed and recorded values compare alike."""
-    return json.loads(json.dumps(value, default=list))
-
-
-def _dataset_key(dataset: str) -> str:
-    """A dataset spec as compared on resume: paths resolved, names as written."""
-    text = str(dataset)
-    known = text in zdata.DATASETS or text.startswith(zdata.SAMPLE_PREFIX)
-    return text if known or not Path(text).exists() else str(Path(text).resolve())
-
-
-def resume_differences(recorded: dict, typed: dict) -> list[str]:
-    """What the user typed that differs from a run's ``run.json``, as ``"name typed (the run: recorded)"``.
-
-    Args:
-        recorded: The run's ``run.json``.
-        typed: Only the options the user gave (``model``, ``dataset``, ``epochs``,
-            ``batch_size``, ``learning_rate``, ``seed``, ``model_kwargs``); None means not given.
-
-    Returns:
-        One entry per difference; the Keras backend is always compared.
-    """
-    out = []
-    effective = {**recorded.get("model_arguments", {}), **recorded.get("model_kwargs", {})}
-    for key in IDENTITY:
-        value = typed.get(key)
-        if value is None or key == "model_kwargs":
-            continue
-        same = (_dataset_key(value) == _dataset_key(recorded.get(key)) if key == "dataset"
-                else _canonical(value) == _canonical(recorded.get(key)))
-        if not same:
-            out.append(f"{key} {value} (the run: {recorded.get(key)})")
-    for key, value in (typed.get("model_kwargs") or {}).items():
-        if key not in effective or _canonical(value) != _canonical(effective[key]):
-            out.append(f"{key} {value!r} (the run: {effective.get(key, 'not an argument of ' + recorded['model'])!r})")
-    if recorded.get("backend") not in (None, backend.name()):
-        out.append(f"Keras backend {backend.name()} (the run: {recorded['backend']}; set KERAS_BACKEND)")
-    return out
-
-
 def _cleanup(run_dir: Path, existed: bool, before: set[str]) -> None:
     """Leave ``run_dir`` as it was found: remove what this start created (it finished no epoch)."""
     if not existed:
@@ -186,35 +138,6 @@ def _cleanup(run_dir: Path, existed: bool, before: set[str]) -> None:
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
 
-def _started_epochs(run_dir: Path) -> bool:
-    """Whether a run folder holds any trained state (an epoch logged or a backup)."""
-    return (run_dir / BACKUP).exists() or bool(_read_log(run_dir / "log.csv"))
-
-
-def _run_spec(run_dir: Path, resume: bool, typed: dict, command: str | None) -> dict:
-    """The run's ``run.json`` content: read and compared on resume, new otherwise."""
-    spec_path = run_dir / "run.json"
-    if (run_dir / "model.keras").exists():
-        raise FileExistsError(f"{run_dir} already holds a finished run; choose another --run-dir.")
-    if resume:
-        if not spec_path.exists():
-            raise FileNotFoundError(f"Nothing to resume in {run_dir}: no run.json there.")
-        spec = json.loads(spec_path.read_text())
-        differences = resume_differences(spec, typed)
-        if differences:
-            raise ValueError(
-                f"--resume: {run_dir} holds a run of {spec['model']} on {spec['dataset']}, and these options "
-                + f"differ from it: {'; '.join(differences)}. Drop them to continue the run as recorded "
-                + "(--run-dir with --resume alone takes everything from the folder), or choose another --run-dir."
-            )
-        return spec
-    if spec_path.exists() and _started_epochs(run_dir):
-        raise FileExistsError(
-            f"{run_dir} holds an unfinished run; pass --resume to continue it or choose another --run-dir."
-        )
-    return _new_spec(typed, command)
-
-
 def _worker_scratch(run_dir: Path, index: int) -> Path:
     """A non-chief worker's temporary folder, named after the run so a restart finds (and clears) a killed one's."""
     key = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:12]
@@ -222,19 +145,6 @@ def _worker_scratch(run_dir: Path, index: int) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True)
     return path
-
-
-def _new_spec(typed: dict, command: str | None) -> dict:
-    """A new run's ``run.json`` content from the typed options and the defaults."""
-    missing = [k for k in ("model", "dataset") if typed.get(k) is None]
-    if missing:
-        raise ValueError(f"A new run needs {' and '.join(missing)}; only --resume takes them from a run folder.")
-    spec = {k: (DEFAULTS[k] if typed.get(k) is None else typed[k]) for k in ("epochs", "batch_size",
-                                                                               "learning_rate", "seed")}
-    return {"model": typed["model"], "dataset": str(typed["dataset"]), "split": typed.get("split"),
-            "color": typed.get("color"),
-            "model_kwargs": dict(typed.get("model_kwargs") or {}), **spec, "backend": backend.name(),
-            "command": command or " ".join(["aezoo", *sys.argv[1:]])}
 
 
 def train(
@@ -322,7 +232,7 @@ def train(
 def _train(run_dir: Path, typed: dict, dist, *, data_dir, download, resume, tensorboard, verbose,
            command) -> TrainResult:
     """A run in named steps; everything that can fail on the user's input fails before the folder is touched."""
-    spec = _checked_spec(run_dir, typed, dist, resume, command)
+    spec = checked_spec(run_dir, typed, dist, resume, command)
     data = _load_training_data(spec, data_dir, download)
     spec["split"], spec["data"] = data.split, data.record()
     model, x = _build(spec, data.x, dist)
@@ -352,7 +262,7 @@ def _train(run_dir: Path, typed: dict, dist, *, data_dir, download, resume, tens
             _cleanup(run_dir, existed, before)
         raise
     finally:
-        rows = _read_log(out / "log.csv")
+        rows = read_log(out / "log.csv")
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
     card = _card(spec, data, model, rows, dist)
@@ -367,23 +277,6 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _checked_spec(run_dir: Path, typed: dict, dist, resume: bool, command: str | None) -> dict:
-    """The run's record (read and compared on resume, new otherwise) with its options validated."""
-    if dist.is_chief or resume:
-        spec = _run_spec(run_dir, resume, typed, command)
-    else:  # the chief checks the folder; a worker's view of it may be mid-write
-        spec = _new_spec(typed, command)
-    spec["distribution"] = dist.describe()
-    spec.setdefault("backend", backend.name())  # run folders written before aezoo recorded it
-    for key in ("epochs", "batch_size"):
-        check_positive_int(key, spec[key])
-    if isinstance(spec["learning_rate"], bool) or not (isinstance(spec["learning_rate"], (int, float))
-                                                       and spec["learning_rate"] > 0):
-        raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={spec['learning_rate']!r}")
-    dist.check_batch_size(spec["batch_size"])
-    return spec
-
-
 def _build(spec: dict, x, dist) -> tuple[keras.Model, np.ndarray]:
     """The seeded, compiled model of the run, and ``x`` checked against its input contract."""
     keras.utils.set_random_seed(spec["seed"])
@@ -392,7 +285,7 @@ def _build(spec: dict, x, dist) -> tuple[keras.Model, np.ndarray]:
     with dist.scope():  # variables (weights, optimizer slots) are created as the engine's
         model = build_model(spec["model"], **kwargs)
         x = _model_input(model, x, f"--dataset {spec['dataset']}")
-        spec["model_arguments"] = _canonical({**builder_arguments(spec["model"]), **kwargs})
+        spec["model_arguments"] = canonical({**builder_arguments(spec["model"]), **kwargs})
         steps = math.ceil(len(x) / spec["batch_size"])
         model.compile(keras.optimizers.Adam(spec["learning_rate"]), **compile_options(model, steps))
     return model, x
@@ -400,7 +293,7 @@ def _build(spec: dict, x, dist) -> tuple[keras.Model, np.ndarray]:
 
 def _trim_log(path: Path, epochs_done: int) -> None:
     """Keep only the log rows of the epochs the restored state has done (a fallback repeats the later ones)."""
-    rows = _read_log(path)
+    rows = read_log(path)
     kept = [r for r in rows if int(r.get("epoch", 0)) < epochs_done]
     if len(kept) == len(rows):
         return
