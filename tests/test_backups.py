@@ -147,3 +147,17 @@ def test_backups_keep_the_last_two_each_listed_with_its_hash(killed):
     assert [e["file"] for e in entries] == [backup.backup_file(1), backup.backup_file(2)]
     for entry in entries:
         assert sha256(folder / entry["file"]) == entry["sha256"]
+
+
+@pytest.mark.slow
+def test_the_api_falls_back_the_same_way(killed, tmp_path, capsys):
+    from zoo.training.run import train
+
+    run = tmp_path / "r"
+    shutil.copytree(killed, run)
+    (run / "backup" / "epoch-0002.weights.h5").write_bytes(b"")  # damaged: empty
+    result = train(None, None, run, resume=True, verbose=0)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the backup of epoch 2" in err
+    assert "Resuming from the previous good backup, epoch 1" in err
+    assert result.card["training"]["epochs"] == 3 and _log_epochs(run) == [0, 1, 2]

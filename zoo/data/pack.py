@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.utils.atomic import write_text_atomic
 from zoo.utils.checks import check_positive_int
 from zoo.utils.integrity import sha256
 
@@ -163,7 +164,7 @@ def pack(source: str | os.PathLike, out: str | os.PathLike, *, shard_size: int =
                     "shape": list(first.shape[1:]), "dtype": first.dtype.str, "min": low, "max": high,
                     "feature": "x", "source": str(source), "split": loaded.split,
                     "converted": list(loaded.notes), "shards": shards}
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        write_text_atomic(tmp / MANIFEST, json.dumps(manifest, indent=1))  # flushed to disk before the rename
         if out.exists():
             out.rmdir()
         tmp.rename(out)
