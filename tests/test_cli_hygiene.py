@@ -65,3 +65,18 @@ def test_evaluate_writes_its_report_atomically_where_it_says(tmp_path, capsys):
     assert main(["evaluate", "ae_dense.mnist", "--dataset", "sample:mnist", "--no-probe", "--output", str(out)]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     assert os.listdir(out.parent) == ["report"]
+
+
+def test_a_step_bar_never_counts_past_its_total():
+    import io
+
+    from zoo.utils.progress import steps
+
+    out = io.StringIO()
+    with steps(2, "probe", enabled=True, file=out) as bar:
+        for name in ("a", "b", "c"):  # one step more than announced
+            bar.start(name)
+            bar.done()
+    counts = [(int(a), int(b)) for a, b in re.findall(r"probe: (\d+)/(\d+)", out.getvalue())]
+    assert counts and all(a <= b for a, b in counts), counts
+    assert not re.search(r"-\d", out.getvalue())

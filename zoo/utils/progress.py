@@ -32,11 +32,14 @@ class Steps:
             self.bar.set_postfix_str(name)
 
     def done(self) -> None:
-        """Count the running step as finished."""
+        """Count the running step as finished (a step beyond ``total`` raises the total: never "5/4")."""
         if self.bar is not None:
+            if self.bar.total is not None and self.bar.n >= self.bar.total:
+                self.bar.total = self.bar.n + 1
             self.bar.update(1)
 
     def close(self) -> None:
+        """Remove the bar."""
         if self.bar is not None:
             self.bar.close()
 
