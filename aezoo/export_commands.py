@@ -63,8 +63,11 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pretrained name, .keras file or run folder, or a detector folder (aezoo anomaly fit)")
     parser.add_argument("--format", required=True, choices=[*FORMATS, "all"],
                         help="format, or all formats (that offer --quantize, if given)")
-    parser.add_argument("--part", choices=list(PARTS),
-                        help="default encoder; a detector exports images -> scores, error_maps (no --part)")
+    # The choices are the model's (export.graph.model_parts): a VQ-VAE adds its own; unknown ones are
+    # refused, listing them, once the model is loaded.
+    parser.add_argument("--part", help=f"one of {', '.join(PARTS)} (default encoder) or the model's own "
+                        + "(VQ-VAE: encoder_indices, index_decoder); a detector exports images -> scores, "
+                        + "error_maps (no --part)")
     parser.add_argument("--quantize", choices=quantize_choices(), help=offers)
     parser.add_argument("--calibration-data", help="images (.npy/.npz/image folder/sample:NAME) to calibrate "
                         + f"{'/'.join(quantize_choices(calibrated_only=True))} (default: the bundled sample)")

@@ -15,37 +15,92 @@ PARTS: dict[str, tuple[str, str]] = {
     "decoder": ("codes", "reconstructions"),
     "autoencoder": ("images", "reconstructions"),
 }
-#: The tensors every part lies between, in order, and the zoo part that leads from each to the next.
-PIPELINE = ("images", "codes", "reconstructions")
-STEPS = {"images": "encoder", "codes": "decoder"}
+#: Interface tensor -> (the model attribute holding its per-example shape, its dtype).
+TENSORS: dict[str, tuple[str, str]] = {
+    "images": ("data_shape", "float32"),
+    "codes": ("code_shape", "float32"),
+    "reconstructions": ("data_shape", "float32"),
+}
+#: Where every validation starts and ends: what a part consumes is computed from images, and a
+#: part's output is carried on to the reconstructions (:func:`run_keras`).
+IMAGES, RECONSTRUCTIONS = "images", "reconstructions"
 
 DEFAULT_PREPROCESSING = "float32 images in [0, 1] (uint8 pixels / 255), shape (batch, height, width, channels)"
 
 
-def check_part(part: str) -> str:
-    """Return ``part`` if it names a part, else raise with the accepted names."""
-    return check_choice("part", part, tuple(PARTS))
+def model_parts(model: Autoencoder | None = None) -> dict[str, tuple[str, str]]:
+    """Part -> (input tensor, output tensor) of ``model``: :data:`PARTS` and the parts its class declares.
+
+    A model class declares parts of its own in ``EXPORT_PARTS`` (same form as :data:`PARTS`), and any
+    tensor they add in ``EXPORT_TENSORS`` (same form as :data:`TENSORS`); a VQ-VAE adds
+    ``encoder_indices`` (``images -> indices``) and ``index_decoder`` (``indices -> reconstructions``).
+    """
+    return {**PARTS, **getattr(model, "EXPORT_PARTS", {})}
+
+
+def model_tensors(model: Autoencoder | None = None) -> dict[str, tuple[str, str]]:
+    """Interface tensor -> (shape attribute, dtype) of ``model``: :data:`TENSORS` and its class's ``EXPORT_TENSORS``."""
+    return {**TENSORS, **getattr(model, "EXPORT_TENSORS", {})}
+
+
+def check_part(part: str, model: Autoencoder | None = None) -> str:
+    """Return ``part`` if ``model`` (default: any autoencoder) exports it, else raise listing its parts."""
+    return check_choice("part", part, tuple(model_parts(model)))
 
 
 def tensor_shape(model: Autoencoder, tensor: str) -> tuple[int, ...]:
-    """Per-example shape of an interface tensor (``images``, ``codes`` or ``reconstructions``)."""
-    return tuple(model.code_shape) if tensor == "codes" else tuple(model.data_shape)
+    """Per-example shape of an interface tensor (``images``, ``codes``, ``reconstructions`` or a model's own)."""
+    return tuple(getattr(model, model_tensors(model)[tensor][0]))
+
+
+def tensor_dtype(model: Autoencoder, tensor: str) -> str:
+    """dtype of an interface tensor: ``"float32"``, or the model's own (a VQ-VAE's ``indices``: ``"int32"``)."""
+    return model_tensors(model)[tensor][1]
 
 
 def part_input_shape(model: Autoencoder, part: str) -> tuple[int, ...]:
     """Per-example input shape of ``part``."""
-    return tensor_shape(model, PARTS[check_part(part)][0])
+    return tensor_shape(model, model_parts(model)[check_part(part, model)][0])
+
+
+def steps(model: Autoencoder, start: str, stop: str) -> list[str]:
+    """The parts that carry tensor ``start`` to tensor ``stop``, in order (none if they are the same).
+
+    Every part is an edge between two tensors. A part that two others compose (the autoencoder:
+    encoder then decoder) is not a step of its own; of the shortest ways through the other parts,
+    the first found in the order of :func:`model_parts` is taken, so ``images -> reconstructions``
+    is ``encoder, decoder`` for every model, and ``indices -> reconstructions`` is ``index_decoder``.
+    """
+    parts = model_parts(model)
+    edges = set(parts.values())
+    single = {p: io for p, io in parts.items()
+              if not any((io[0], mid) in edges and (mid, io[1]) in edges for _, mid in edges)}
+    ways: dict[str, list[str]] = {start: []}
+    frontier = [start]
+    while frontier and stop not in ways:
+        nxt = []
+        for tensor in frontier:
+            for part, (src, dst) in single.items():
+                if src == tensor and dst not in ways:
+                    ways[dst] = [*ways[tensor], part]
+                    nxt.append(dst)
+        frontier = nxt
+    if stop not in ways:
+        raise ValueError(f"No parts of {model.name} lead from {start!r} to {stop!r}.")
+    return ways[stop]
 
 
 def run_keras(model: Autoencoder, x: np.ndarray, start: str, stop: str, batch_size: int | None = None) -> np.ndarray:
-    """Carry ``x`` from tensor ``start`` to tensor ``stop`` of the pipeline with the Keras parts.
+    """Carry ``x`` from tensor ``start`` to tensor ``stop`` with the Keras parts (:func:`steps`).
 
-    The pipeline is ``images -> encoder -> codes -> decoder -> reconstructions``;
-    every exported part is a segment of it, which is how the artifact is put in
+    Every exported part is an edge ``input -> output`` of the graph of tensors
+    (``images -> encoder -> codes -> decoder -> reconstructions``, and a VQ-VAE's
+    ``images -> encoder_indices -> indices -> index_decoder -> reconstructions``),
+    which is how its inputs are made from images and how the artifact is put in
     place of its part when validating.
     """
-    for tensor in PIPELINE[PIPELINE.index(start):PIPELINE.index(stop)]:
-        x = model.get_part(STEPS[tensor]).predict(x, batch_size=batch_size, verbose=0)
+    for part in steps(model, start, stop):
+        x = model.get_part(part).predict(x, batch_size=batch_size, verbose=0)
     return x
 
 
@@ -73,7 +128,7 @@ def check_loaded(model: Autoencoder, part: str) -> None:
 
 
 def part_graph(model: Autoencoder, part: str) -> keras.Model:
-    """A functional model of ``part`` with input ``images``/``codes`` and a one-key dict output.
+    """A functional model of ``part`` with its named input (``images``, ``codes``...) and a one-key dict output.
 
     The part is ``model.get_part(part)``: the autoencoder part leaves out the
     training-only corruption of denoising models, and a VAE's encoder is its
@@ -84,8 +139,8 @@ def part_graph(model: Autoencoder, part: str) -> keras.Model:
             "Export expects a zoo.Autoencoder (or a pretrained name / .keras path that loads one). "
             + f"Received: {type(model).__name__}"
         )
-    in_name, out_name = PARTS[check_part(part)]
-    inputs = keras.Input(shape=tensor_shape(model, in_name), name=in_name)
+    in_name, out_name = model_parts(model)[check_part(part, model)]
+    inputs = keras.Input(shape=tensor_shape(model, in_name), name=in_name, dtype=tensor_dtype(model, in_name))
     return keras.Model(inputs, {out_name: model.get_part(part)(inputs)}, name=f"{model.name}_{part}")
 
 
@@ -144,6 +199,9 @@ def artifact_metadata(model: Autoencoder, part: str, inputs: dict, outputs: dict
 
 def export_metadata(model: Autoencoder, part: str, card=None) -> dict:
     """Metadata embedded in (or beside) every artifact of a part: what it is and how to feed it."""
-    in_name, out_name = PARTS[check_part(part)]
-    return artifact_metadata(model, part, {in_name: [None, *tensor_shape(model, in_name)]},
-                             {out_name: [None, *tensor_shape(model, out_name)]}, card)
+    in_name, out_name = model_parts(model)[check_part(part, model)]
+    metadata = artifact_metadata(model, part, {in_name: [None, *tensor_shape(model, in_name)]},
+                                 {out_name: [None, *tensor_shape(model, out_name)]}, card)
+    dtypes = {t: tensor_dtype(model, t) for t in (in_name, out_name) if tensor_dtype(model, t) != "float32"}
+    # Only parts with a tensor that is not float32 (a VQ-VAE's int32 indices) say so.
+    return {**metadata, "dtypes": dtypes} if dtypes else metadata

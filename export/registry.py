@@ -39,6 +39,7 @@ class Runner:
         runtime: The runtime and its version, for reports.
         input_shape: Per-example input shape, without the batch axis.
         output_names: Every output's name (filled from ``output_name`` for one output).
+        input_dtype: The input's dtype: ``"float32"``, or ``"int32"`` for a VQ-VAE's index decoder.
     """
 
     fn: Callable[[np.ndarray], np.ndarray | dict[str, np.ndarray]]
@@ -47,21 +48,26 @@ class Runner:
     runtime: str
     input_shape: tuple  # per example, without the batch axis
     output_names: tuple[str, ...] = ()
+    input_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         self.output_names = tuple(self.output_names) or (self.output_name,)
 
     @classmethod
     def of(cls, fn: Callable[[np.ndarray], dict[str, np.ndarray]], input_name: str, output_names: Iterable[str],
-           runtime: str, input_shape: tuple) -> Runner:
+           runtime: str, input_shape: tuple, input_dtype: str = "float32") -> Runner:
         """A runner over ``fn``, which returns every output by name; a single output comes back as its array."""
         names = tuple(output_names)
         if len(names) == 1:
-            return cls(lambda x: fn(x)[names[0]], input_name, names[0], runtime, input_shape)
-        return cls(fn, input_name, ", ".join(names), runtime, input_shape, names)
+            return cls(lambda x: fn(x)[names[0]], input_name, names[0], runtime, input_shape, (), input_dtype)
+        return cls(fn, input_name, ", ".join(names), runtime, input_shape, names, input_dtype)
 
     def __call__(self, x: np.ndarray) -> np.ndarray | dict[str, np.ndarray]:
-        out = self.fn(np.ascontiguousarray(x, dtype=np.float32))
+        x = np.asarray(x)
+        if np.issubdtype(np.dtype(self.input_dtype), np.integer) and not np.issubdtype(x.dtype, np.integer):
+            raise ValueError(f"This artifact's input {self.input_name!r} takes {self.input_dtype} values. "
+                             + f"Received: dtype={x.dtype}")
+        out = self.fn(np.ascontiguousarray(x, dtype=self.input_dtype))
         if isinstance(out, dict):
             return {name: np.asarray(value) for name, value in out.items()}
         return np.asarray(out)

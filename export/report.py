@@ -91,7 +91,8 @@ class ExportReport:
 
 def format_table(reports: list[ExportReport]) -> str:
     """A fixed-width table of reports, one row each."""
-    header = (f"{'model':<22} {'part':<11} {'format':<11} {'quantize':<12} {'size':>10} "
+    wide = max([11, *(len(r.part) for r in reports)])  # a VQ-VAE's encoder_indices is wider than "autoencoder"
+    header = (f"{'model':<22} {'part':<{wide}} {'format':<11} {'quantize':<12} {'size':>10} "
               + f"{'max abs err':>11} {'MSE delta':>10}  status")
     rows = [header, "-" * len(header)]
     for r in reports:
@@ -99,7 +100,7 @@ def format_table(reports: list[ExportReport]) -> str:
         floats = len((r.quantization or {}).get("float_layers", []))
         status = ("ok" + (f" ({floats} layer{'s' if floats > 1 else ''} kept in float)" if floats else "")
                   if r.passed else "FAILED: " + "; ".join(r.failures))
-        rows.append(f"{r.model_name:<22} {r.part:<11} {r.format:<11} {r.quantize or '-':<12} "
+        rows.append(f"{r.model_name:<22} {r.part:<{wide}} {r.format:<11} {r.quantize or '-':<12} "
                     + f"{_size(r.size_bytes):>10} {r.max_abs_error:>11.2e} {delta:>10}  {status}")
     return "\n".join(rows)
 

@@ -34,7 +34,9 @@ class PartTarget:
 
     Attributes:
         model: The autoencoder.
-        part: ``"encoder"``, ``"decoder"`` or ``"autoencoder"`` (see :data:`export.PARTS`).
+        part: ``"encoder"``, ``"decoder"``, ``"autoencoder"`` (see :data:`export.PARTS`) or a part the
+            model's class declares (:func:`export.graph.model_parts`; a VQ-VAE's ``"encoder_indices"``,
+            ``"index_decoder"``).
         card: The pretrained card embedded in the artifact, or None.
         name: What its exports are called (``aezoo export`` file names): the card's name, a file's stem
             or the model's name.
@@ -47,7 +49,7 @@ class PartTarget:
     kind: ClassVar[str] = "part"
 
     def graph(self) -> keras.Model:
-        """The deterministic functional graph of the part (``images``/``codes`` in, one named output)."""
+        """The deterministic functional graph of the part (one named input, one named output)."""
         return part_graph(self.model, self.part)
 
     def metadata(self) -> dict:
@@ -98,7 +100,7 @@ ExportTarget = PartTarget | DetectorTarget
 
 def part_target(model: Autoencoder, part: str | None = None, card=None, name: str = "") -> PartTarget:
     """A :class:`PartTarget`, refusing an unknown part or one whose pretrained weights were not loaded."""
-    part = check_part(part or DEFAULT_PART)
+    part = check_part(part or DEFAULT_PART, model)
     check_loaded(model, part)
     card = card if card is not None else pretrained_card(model)
     return PartTarget(model, part, card, name or (card.name if card is not None else model.name))

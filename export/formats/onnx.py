@@ -25,6 +25,8 @@ from export.registry import (
 )
 
 BATCH_DIM = "batch"
+#: onnxruntime input types -> the numpy dtype the runner feeds (any other input is float32).
+ONNX_DTYPES = {"tensor(int32)": "int32", "tensor(int64)": "int64"}
 #: ``calibration_method`` values -> onnxruntime ``CalibrationMethod`` names.
 CALIBRATION_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 #: Chosen from benchmarks/results/export_zoo_onnx_calibration.md (all 30 pretrained parts, each method).
@@ -149,7 +151,8 @@ class ONNXFormat(ExportFormat):
             return dict(zip(out_names, session.run(out_names, {in_name: x}), strict=True))
 
         return Runner.of(run, in_name, out_names, f"onnxruntime {ort.__version__} ({session.get_providers()[0]})",
-                         tuple(d if isinstance(d, int) else None for d in inp[0].shape[1:]))
+                         tuple(d if isinstance(d, int) else None for d in inp[0].shape[1:]),
+                         ONNX_DTYPES.get(inp[0].type, "float32"))
 
     def read_metadata(self, path: Path) -> dict:
         import onnx

@@ -42,7 +42,8 @@ class SavedModelFormat(ExportFormat):
             out = signature(**{in_name: tf.constant(x)})
             return {name: out[name].numpy() for name in out_names}
 
-        return Runner.of(run, in_name, out_names, f"tensorflow {tf.__version__}", tuple(specs[in_name].shape.as_list()[1:]))
+        return Runner.of(run, in_name, out_names, f"tensorflow {tf.__version__}",
+                         tuple(specs[in_name].shape.as_list()[1:]), specs[in_name].dtype.name)
 
     def read_metadata(self, path: Path) -> dict:
         return json.loads((Path(path) / "assets" / f"{METADATA_KEY}.json").read_text())

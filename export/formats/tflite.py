@@ -199,7 +199,8 @@ class TFLiteFormat(ExportFormat):
 
         shape = tuple(int(d) if d >= 0 else None for d in inputs[in_name]["shape_signature"][1:])
         version = getattr(ai_edge_litert, "__version__", None) or package_version("ai-edge-litert")
-        return Runner.of(run, in_name, out_names, f"ai_edge_litert {version}", shape)
+        return Runner.of(run, in_name, out_names, f"ai_edge_litert {version}", shape,
+                         np.dtype(inputs[in_name]["dtype"]).name)
 
     def read_metadata(self, path: Path) -> dict:
         return json.loads(read_flatbuffer_metadata(Path(path).read_bytes(), METADATA_KEY))

@@ -58,6 +58,10 @@ class VQVAE(Autoencoder):
 
     #: The parts :meth:`get_part` offers: the autoencoder's, and the two through the indices.
     PARTS = (*PARTS, "encoder_indices", "index_decoder")
+    #: The exported interface of the parts through the indices: part -> (input tensor, output tensor).
+    EXPORT_PARTS = {"encoder_indices": ("images", "indices"), "index_decoder": ("indices", "reconstructions")}
+    #: Their new tensor: name -> (the attribute holding its per-example shape, dtype).
+    EXPORT_TENSORS = {"indices": ("grid_shape", "int32")}
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, head: VectorQuantizer | None = None,
                  **kwargs) -> None:
