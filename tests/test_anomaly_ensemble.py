@@ -83,7 +83,7 @@ def test_save_load_round_trip_gives_identical_scores(ensemble, tmp_path):
 
 def _re_sign(path):
     """Edit a detector record and recompute its own digest, as a careful forger would."""
-    from zoo.anomaly.detector import _record_digest
+    from zoo.anomaly.records import _record_digest
 
     record = json.loads(path.read_text())
     record["threshold"] = 1e9

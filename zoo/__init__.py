@@ -42,7 +42,7 @@ _SUBMODULES = {
 #: Modules that register ``aezoo>`` Keras classes, besides the family modules (tests/test_legacy_files.py checks it).
 KERAS_CLASS_MODULES = (
     "zoo.models.autoencoder", "zoo.models.backend", "zoo.models.heads", "zoo.models.layers", "zoo.models.ported",
-    "zoo.models.quantize", "zoo.models.regularizers", "zoo.anomaly.detector", "zoo.anomaly.ensemble",
+    "zoo.models.quantize", "zoo.models.regularizers", "zoo.anomaly.scores", "zoo.anomaly.ensemble",
 )
 
 

@@ -9,7 +9,7 @@ member's mean and deviation on the normal validation scores, and scores
     ensemble score = mean over members m of (s_m - mean_m) / std_m
 
 with a threshold chosen on its own validation scores exactly as :class:`zoo.anomaly.detector.Detector`
-chooses one. Import it from :mod:`zoo.anomaly.detector`.
+chooses one (:class:`zoo.anomaly.thresholds.ThresholdedDetector`). Import it from :mod:`zoo.anomaly`.
 """
 
 from __future__ import annotations
@@ -22,17 +22,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from zoo.anomaly.detector import (
-    DETECTOR_FILE,
-    FORMAT_VERSION,
-    Detector,
-    DetectorIntegrityError,
-    read_record,
-    split_normal,
-    threshold_from_scores,
-    verified_record,
-    write_record,
-)
+from zoo.anomaly.detector import DETECTOR_FILE, Detector, verified_record
+from zoo.anomaly.records import FORMAT_VERSION, DetectorIntegrityError, read_record, write_record
+from zoo.anomaly.thresholds import ThresholdedDetector, normal_spread, split_normal
 from zoo.utils.integrity import sha256
 
 ENSEMBLE_FILE = "ensemble.json"
@@ -66,7 +58,7 @@ class StandardisedMean(keras.layers.Layer):
 
 
 @dataclass
-class DetectorEnsemble:
+class DetectorEnsemble(ThresholdedDetector):
     """Several :class:`zoo.anomaly.detector.Detector` s as one: the mean of their standardised scores.
 
     Args:
@@ -95,6 +87,7 @@ class DetectorEnsemble:
     threshold: float | None = None
     threshold_method: str = ""
     statistics: dict = field(default_factory=dict)
+    fitted_hint = "call fit(normal_data, ...) first (or DetectorEnsemble.load)"
 
     def __post_init__(self) -> None:
         self.members = list(self.members)
@@ -137,14 +130,6 @@ class DetectorEnsemble:
         x = self.members[0].model.prepare_input(data, "score")
         scores, maps = zip(*(member.score_with_maps(x) for member in self.members), strict=True)
         return self._standardise(list(scores)), np.mean(maps, axis=0)
-
-    def decision_function(self, data) -> np.ndarray:
-        """The anomaly score (PyOD convention: higher = more anomalous)."""
-        return self.score_samples(data)
-
-    def predict(self, data) -> np.ndarray:
-        """1 for an anomaly (score above the threshold), 0 for a normal example."""
-        return (self.score_samples(data) > self.threshold).astype(np.int64)
 
     def scoring_model(self) -> keras.Model:
         """One deterministic ``keras.Model``: images -> each member's scoring graph -> standardise -> mean.
@@ -202,19 +187,11 @@ class DetectorEnsemble:
             member.fit(x, x_val, percentile=percentile, fpr=fpr, validation_labels=labels)
             member_scores.append(member.score_samples(x_val))
         means = [float(np.mean(s[normal])) for s in member_scores]
-        # As Detector does: a spread under 0.1% of the mean is float32 noise, not signal.
-        stds = [max(float(np.std(s[normal])), 1e-3 * abs(m), 1e-12) for s, m in zip(member_scores, means, strict=True)]
+        stds = [normal_spread(s[normal], m) for s, m in zip(member_scores, means, strict=True)]
         self.statistics = {"n_normal": int(len(x)), "n_validation": int(len(x_val)),
                            "member_means": means, "member_stds": stds}
-        val_scores = self._standardise(member_scores)
-        self.threshold, self.threshold_method = threshold_from_scores(
-            val_scores[normal], percentile=percentile, fpr=fpr, scores=val_scores, labels=labels)
-        self.statistics["validation_false_positive_rate"] = float(np.mean(val_scores[normal] > self.threshold))
+        self._calibrate(self._standardise(member_scores), labels, percentile=percentile, fpr=fpr)
         return self
-
-    def _check_fitted(self) -> None:
-        if self.threshold is None:
-            raise ValueError("This ensemble is not fitted; call fit(normal_data, ...) first (or DetectorEnsemble.load).")
 
     # ---- save / load --------------------------------------------------------
     def save(self, folder: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -224,9 +201,7 @@ class DetectorEnsemble:
         (which in turn covers that member's model file).
         """
         self._check_fitted()
-        folder = Path(folder)
-        if folder.exists() and not overwrite:
-            raise FileExistsError(f"{folder} already exists; pass overwrite=True (CLI: --overwrite) to replace it.")
+        folder = self._new_folder(folder, overwrite)
         members = []
         for i, member in enumerate(self.members):
             relative = f"{MEMBERS_FOLDER}/{i}"
