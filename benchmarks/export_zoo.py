@@ -137,7 +137,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from export import FORMATS, PARTS, quantize_choices
 
     parser.add_argument("--entries", nargs="*", help="pretrained names (default: every trained entry; ported ones: docs/tae.md)")
-    parser.add_argument("--parts", nargs="*", default=["encoder", "decoder"], choices=list(PARTS))
+    parser.add_argument("--parts", nargs="*", default=["encoder", "decoder"],
+                        help=f"of {', '.join(PARTS)}, or an entry's own (VQ-VAE: encoder_indices, index_decoder)")
     parser.add_argument("--formats", nargs="*", choices=list(FORMATS), help="only these formats (default: all)")
     parser.add_argument("--quantize", nargs="*", choices=[FLOAT32, *quantize_choices()],
                         help=f"only these options; {FLOAT32} names the unquantized export (default: all)")

@@ -364,7 +364,7 @@ def index_failures(counts: dict[str, int], quantized: bool, mse_delta_rel: float
     other = counts["mismatches"] - counts["ties"]
     if other:
         return [f"{counts['mismatches']} of {counts['positions']} indices differ from Keras's, {other} of them "
-                + f"at no near-tie (relative gap > {TIE_RTOL:g})"]
+                + f"at no near-tie (distance gap > {TIE_RTOL:g} x (|z|² + |e|² + |e'|²))"]
     if not abs(mse_delta_rel) <= TIE_MSE_RTOL:
         return [f"{counts['ties']} near-tie indices move the reconstruction MSE by {100 * mse_delta_rel:+.3f}% "
                 + f"(allowed {100 * TIE_MSE_RTOL:g}%)"]
@@ -377,8 +377,10 @@ def check_part(target: ExportTarget, settings: ExportSettings, artifact: Path, g
 
     Each set (one resolution) runs through the one loaded artifact at every batch size of the plan.
     The float32 bound is ``atol``, times ``max(1, S)`` per set where the plan scales it (``S`` the
-    largest abs value of the Keras outputs on that set). With ``mse_rtol``, the reconstruction MSE of the
-    model with the artifact in place of its part may grow by at most that fraction.
+    largest abs value of the Keras outputs on that set). Integer outputs (a VQ-VAE's indices) are
+    compared value by value instead (:func:`compare_indices`, :func:`index_failures`). With ``mse_rtol``,
+    the reconstruction MSE of the model with the artifact in place of its part may grow by at most that
+    fraction.
     """
     model, part, fmt, atol = target.model, target.part, settings.fmt, settings.atol
     in_name, out_name = model_parts(model)[part]
@@ -425,10 +427,10 @@ def check_part(target: ExportTarget, settings: ExportSettings, artifact: Path, g
         failures.append("embedded metadata does not read back")
     details = {"keras_output_max_abs": scale, **psnr_details(mse_keras, mse_export)}
     if exact:
-        details.update({f"index_{k}": v for k, v in counts.items()},
-                       index_rule=f"equal to Keras's; else a near-tie (relative gap <= {TIE_RTOL:g}) and "
-                       + f"reconstruction MSE within {100 * TIE_MSE_RTOL:g}%"
-                       if settings.quantize is None else "reported, not checked: the reconstruction MSE decides")
+        rule = (f"equal to Keras's; else a near-tie (distance gap <= {TIE_RTOL:g} x (|z|² + |e|² + |e'|²)) "
+                + f"and reconstruction MSE within {100 * TIE_MSE_RTOL:g}%")
+        details.update({f"index_{k}": v for k, v in counts.items()}, index_rule=rule if settings.quantize is None
+                       else "reported, not checked: the reconstruction MSE decides")
     if plan.scaled_atol:
         details["atol_rule"] = "max abs error <= atol * max(1, max |Keras output|), at each input size"
     return ExportReport(

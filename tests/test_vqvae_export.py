@@ -133,7 +133,7 @@ def test_a_flipped_index_passes_only_at_a_near_tie(tmp_path):
     counts = compare_indices(vq, "indices", flip(lambda o: ~np.isin(o, (k, twin))),
                              lambda xb: reference(xb, verbose=0), x, sizes=(4,))
     assert counts["mismatches"] == 1 and counts["ties"] == 0
-    assert f"1 of 64 indices differ from Keras's, 1 of them at no near-tie (relative gap > {TIE_RTOL:g})" \
+    assert f"1 of 64 indices differ from Keras's, 1 of them at no near-tie (distance gap > {TIE_RTOL:g} x" \
         in index_failures(counts, quantized=False, mse_delta_rel=0.0)[0]
     assert index_failures(counts, quantized=True, mse_delta_rel=0.0) == []  # quantized: the MSE decides
 
