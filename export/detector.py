@@ -73,7 +73,8 @@ def detector_metadata(detector: Detector | DetectorEnsemble, card=None) -> dict:
             "rule": "anomaly if score > threshold",
             "score": "ensemble",
             "combination": "mean over members of (member score - mean) / std; error maps: mean of members' maps",
-            "members": [{"model": m.model.name, "pretrained": m.model.pretrained_name, "score": m.score,
+            "members": [{"model": m.model.name, "pretrained": m.model.pretrained_name, "source": m.model.provenance,
+                         "score": m.score,
                          "error": m.error, "mean": mean, "std": std, "statistics": statistics_summary(m.statistics)}
                         for m, mean, std in zip(detector.members, stats["member_means"], stats["member_stds"],
                                                 strict=True)],
@@ -88,6 +89,7 @@ def detector_metadata(detector: Detector | DetectorEnsemble, card=None) -> dict:
         "error": detector.error,
         "model": model.name,
         "pretrained": model.pretrained_name,
+        "source": model.provenance,
         "statistics": statistics_summary(detector.statistics),
     }
     return metadata

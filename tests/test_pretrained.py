@@ -1,5 +1,6 @@
 """Pretrained zoo: cards, SHA-256 checks, loading, and metrics that reproduce."""
 
+import json
 import shutil
 
 import keras
@@ -197,3 +198,14 @@ def test_check_card_refuses_a_fine_tuned_model_in_one_line(tmp_path, capsys):
     assert err.count("\n") == 1 and err.startswith(f"aezoo: error: --check-card: {path} was fine-tuned from "
                                                    + "ae_dense.mnist after loading it")
     assert not out.exists() and path.read_bytes() == before
+
+
+def test_a_detector_of_a_fine_tuned_model_records_where_its_weights_came_from(tmp_path):
+    from zoo.anomaly import Detector
+
+    x = np.random.default_rng(1).uniform(0, 1, (40, 28, 28, 1)).astype("float32")
+    tuned = Detector(_fine_tuned(), score="reconstruction").fit(x).save(tmp_path / "tuned")
+    record = json.loads((tuned / "detector.json").read_text())["model"]
+    assert record["pretrained"] is None and record["source"] == "fine-tuned from ae_dense.mnist"
+    plain = Detector(zoo.load_pretrained("ae_dense.mnist"), score="reconstruction").fit(x).save(tmp_path / "plain")
+    assert json.loads((plain / "detector.json").read_text())["model"]["source"] == "pretrained ae_dense.mnist"

@@ -165,7 +165,7 @@ class Detector(ThresholdedDetector):
             "n_samples": self.n_samples, "seed": self.seed, "threshold": self.threshold,
             "threshold_method": self.threshold_method, "statistics": self.statistics,
             "model": {"file": MODEL_FILE, "sha256": sha256(folder / MODEL_FILE), "name": self.model.name,
-                      "pretrained": self.model.pretrained_name},
+                      "pretrained": self.model.pretrained_name, "source": self.model.provenance},
         }
         write_record(folder / DETECTOR_FILE, record)
         return folder

@@ -208,6 +208,7 @@ class DetectorEnsemble(ThresholdedDetector):
             member.save(folder / relative, overwrite=True)
             members.append({"folder": relative, "detector_sha256": sha256(folder / relative / DETECTOR_FILE),
                             "model": member.model.name, "pretrained": member.model.pretrained_name,
+                            "source": member.model.provenance,
                             "score": member.score, "error": member.error})
         record = {"format_version": FORMAT_VERSION, "kind": "ensemble", "seed": self.seed,
                   "threshold": self.threshold, "threshold_method": self.threshold_method,
