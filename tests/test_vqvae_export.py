@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import export
+import zoo
 from aezoo.cli import main
 from export import FORMATS, export_model, load_artifact
 from export.validate import DEFAULT_ATOL, TIE_RTOL, compare_indices, index_failures
@@ -151,3 +152,10 @@ def test_cli_exports_encoder_indices_of_the_pretrained_entry(tmp_path, capsys):
 
 def test_declared_parts_are_the_models_own():
     assert set(VQVAE.EXPORT_PARTS) == set(VQVAE.PARTS) - set(export.PARTS)
+
+
+def test_index_decoder_needs_the_codebook_of_the_encoder_weights(tmp_path):
+    decoder_only = zoo.load_pretrained("vqvae_conv.mnist", parts=("decoder",))
+    with pytest.raises(ValueError, match="loaded with the weights of decoder only, so its index_decoder"):
+        export_model(decoder_only, "onnx", tmp_path / "x.onnx", part="index_decoder")
+    assert not (tmp_path / "x.onnx").exists()
