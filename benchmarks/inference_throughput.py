@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 def images(model: Autoencoder, n: int) -> np.ndarray:
     """``n`` real images (the bundled sample, tiled) shaped for ``model``."""
-    from export.validate import sample_images
+    from export.plan import sample_images
 
     x = sample_images(model.data_shape)
     if x is None:

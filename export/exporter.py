@@ -6,7 +6,7 @@ none calls back up:
 1. :func:`export.target.resolve_target` - what ``model`` is (a part of an autoencoder, or a detector);
    :func:`export.settings.resolve_settings` - its options, checked against it and the format.
 2. :func:`export.publish.destination` - where it goes (a file or a folder), refused if taken.
-3. :func:`export.validate.plan_export` - what it is checked (and calibrated) on.
+3. :func:`export.plan.plan_export` - what it is checked (and calibrated) on.
 4. ``target.graph()`` / ``target.metadata()`` - the Keras graph and what the artifact embeds.
 5. ``fmt.write`` (or :func:`export.quantization.calibrated_export` with the float fallback) - the artifact,
    in a staging folder (:func:`export.publish.staging`).
@@ -21,6 +21,7 @@ import time
 from functools import partial
 from typing import Any
 
+from export import plan as planning
 from export import publish, quantization, validate
 from export.publish import LAYOUTS, ExportValidationError, artifact_is_file
 from export.registry import get_format
@@ -123,7 +124,7 @@ def export_model(
     settings = resolve_settings(target, fmt, quantize=quantize, calibration_data=calibration_data, atol=atol,
                                 mse_rtol=mse_rtol, score_rtol=score_rtol, fallback=fallback, options=options)
     dest = publish.destination(fmt, path, layout=layout, overwrite=overwrite)
-    plan = validate.plan_export(target, settings, validation_data)
+    plan = planning.plan_export(target, settings, validation_data)
     graph = target.graph()
     metadata = target.metadata()
     with publish.staging(dest) as artifact:
