@@ -61,7 +61,7 @@ def _images(dataset: str, samples: int) -> tuple[np.ndarray, str]:
     from zoo.data.datasets import load_sample
 
     try:
-        x, source = load_images(dataset), f"{dataset} train split"
+        x, source = load_images(dataset), dataset + ("" if dataset.startswith("sample:") else " train split")
     except (FileNotFoundError, OSError, ValueError):
         x, source = load_sample("mnist")[0], "bundled 1k MNIST sample"
     return np.resize(x, (samples, *x.shape[1:])), f"{source}, tiled to {samples} samples"
