@@ -5,7 +5,7 @@
     aezoo interpolate my_run/ --a digit3.png --b digit8.png --output strip.png
 
 A model is a pretrained name, a ``.keras`` file or a run folder. ``--a`` and
-``--b`` are an index into the test split of ``--dataset`` (default: the card's)
+``--b`` are an index into ``--split`` (default test) of ``--dataset`` (default: the card's)
 or a file: an image, or a ``.npy``/``.npz`` whose first example is taken.
 ``--npy`` also saves the images as an array. Errors are one line.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from zoo.utils.atomic import save_array
-from zoo.utils.cliargs import positive_int
+from zoo.utils.cliargs import add_split_argument, positive_int
 
 
 def _load(target: str):
@@ -49,27 +49,29 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _example(model, spec: str, dataset: str | None, data_dir, what: str) -> np.ndarray:
-    """One example from an index into ``dataset``'s test split, or from a file."""
+def _example(model, spec: str, dataset: str | None, data_dir, what: str, split: str | None = None) -> np.ndarray:
+    """One example: an index into ``dataset``'s ``split`` (default test), or the first example of a file."""
     from zoo.data import datasets as zdata
+    from zoo.data.images import image_read_options, read_image
 
+    image_size, color = image_read_options(model.data_shape)
     if spec.lstrip("-").isdigit():
         if dataset is None:
             raise ValueError(f"{what} {spec} is an index: pass --dataset (the model has no card naming one).")
-        x, _ = zdata.load_spec(dataset, "test", data_dir=data_dir)
+        data = zdata.parse_data_spec(dataset).load(split, default="test", data_dir=data_dir,
+                                                   image_size=image_size, color=color)
         index = int(spec)
-        if not 0 <= index < len(x):
-            raise ValueError(f"{what} must index the {len(x):,} test examples of {dataset}. Received: {spec}")
-        return x[index]
-    shape = model.data_shape
+        if not 0 <= index < len(data.x):
+            raise ValueError(f"{what} must index the {len(data.x):,} examples of {dataset}'s {data.split} split. "
+                             + f"Received: {spec}")
+        return data.x[index]
     path = Path(spec)
     if not path.exists():
         raise ValueError(f"{what} is neither an index nor an existing file. Received: {spec}")
     if path.is_file() and path.suffix.lower() not in (".npy", ".npz", ".csv"):
-        from zoo.data.images import read_image
-
-        return read_image(path, tuple(shape[:2]), grayscale=len(shape) < 3 or shape[-1] == 1)
-    x = zdata.load_user_data(path, image_size=tuple(shape[:2]), grayscale=len(shape) < 3 or shape[-1] == 1)
+        shape = model.data_shape
+        return read_image(path, image_size or tuple(shape[:2]), grayscale=len(shape) < 3 or shape[-1] == 1)
+    x = zdata.parse_data_spec(path).load(split, default="test", image_size=image_size, color=color).x
     if len(x) == 0:
         raise ValueError(f"{what}: {spec} holds no examples.")
     return np.asarray(x[0])
@@ -82,8 +84,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     model, card = _load(args.model)
     name = card.name if card else Path(args.model).stem
     dataset = args.dataset or (card.dataset if card else None)
-    a = _example(model, args.a, dataset, args.data_dir, "--a")
-    b = _example(model, args.b, dataset, args.data_dir, "--b")
+    a = _example(model, args.a, dataset, args.data_dir, "--a", args.split)
+    b = _example(model, args.b, dataset, args.data_dir, "--b", args.split)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     interpolation_strip(model, a, b, args.output, steps=args.steps, walk=args.path,
                         title=args.title or f"{name}: {args.path} walk, {args.steps} steps")
@@ -108,11 +110,12 @@ def add_commands(sub) -> dict[str, Callable[[argparse.Namespace], int]]:
     p = sub.add_parser("interpolate", help="decode a walk between two examples' codes into a PNG strip",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="pretrained name, .keras file or run folder")
-    p.add_argument("--a", required=True, help="start: test-split index or an image/.npy/.npz file")
-    p.add_argument("--b", required=True, help="end: test-split index or an image/.npy/.npz file")
+    p.add_argument("--a", required=True, help="start: an index into --split of --dataset, or an image/.npy/.npz file")
+    p.add_argument("--b", required=True, help="end: an index into --split of --dataset, or an image/.npy/.npz file")
     p.add_argument("--steps", type=positive_int, default=8, help="decoded images, both ends included (default 8)")
     p.add_argument("--path", choices=PATHS, default="linear", help="linear or slerp (default linear)")
     p.add_argument("--dataset", help="dataset the indices refer to (default: the card's)")
+    add_split_argument(p, "test", "the dataset the indices refer to")
     p.add_argument("--data-dir", help="folder holding <dataset>.npz")
     p.add_argument("--output", default="interpolation.png", help="PNG path (default interpolation.png)")
     p.add_argument("--npy", help="also save the walk's images as a .npy array")

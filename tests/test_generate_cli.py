@@ -48,10 +48,26 @@ def test_interpolate_from_indices_and_from_files(vae_file, tmp_path):
     assert (tmp_path / "f.png").read_bytes()[:8] == PNG
 
 
+def test_interpolate_indices_read_the_split_asked_for(vae_file, tmp_path):
+    model, path = vae_file
+    rng = np.random.default_rng(0)
+    train, test = (rng.integers(0, 256, (n, 28, 28), dtype=np.uint8) for n in (12, 5))
+    data = tmp_path / "k.npz"
+    np.savez(data, x_train=train, y_train=np.zeros(12), x_test=test, y_test=np.zeros(5))
+    npy = tmp_path / "walk.npy"
+    for split, x in ((None, test), ("test", test), ("train", train)):
+        argv = ["interpolate", str(path), "--a", "1", "--b", "4", "--dataset", str(data), "--steps", "3",
+                "--output", str(tmp_path / "s.png"), "--npy", str(npy)] + (["--split", split] if split else [])
+        assert cli(argv) == 0
+        expected = interpolate(model, x[1, ..., None] / np.float32(255), x[4, ..., None] / np.float32(255), 3)
+        np.testing.assert_allclose(np.load(npy), expected, atol=1e-6)
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["sample", "{ae}"], "is not generative"),
     (["interpolate", "{vae}", "--a", "0", "--b", "1"], "pass --dataset"),
-    (["interpolate", "{vae}", "--a", "5000", "--b", "1", "--dataset", "sample:mnist"], "must index the 1,000"),
+    (["interpolate", "{vae}", "--a", "5000", "--b", "1", "--dataset", "sample:mnist"],
+     "must index the 1,000 examples of sample:mnist's test split"),
     (["interpolate", "{vae}", "--a", "nope.png", "--b", "1", "--dataset", "sample:mnist"], "neither an index"),
     (["evaluate", "{ae}", "--dataset", "sample:mnist", "--no-probe", "--nll-samples", "3"], "Gaussian posterior"),
 ])
