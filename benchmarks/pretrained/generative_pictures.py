@@ -3,8 +3,8 @@
     python -m benchmarks.pretrained.generative_pictures [ENTRY ...] [--latent-map RUN_DIR_OR_KERAS]
 
 Each VAE-like entry (default: all) gets ``docs/images/generative/NAME.samples.png``
-(64 prior samples, seed 0) and ``NAME.walks.png`` (four walks between test images
-of the bundled 1k sample, linear and slerp). ``--latent-map`` draws the decoder of
+(64 prior samples, seed 0), ``NAME.linear.png`` and ``NAME.slerp.png`` (four walks
+between test images of the bundled 1k sample each). ``--latent-map`` draws the decoder of
 a model with a 2-D code over its prior (``latent_map.png``) beside its test codes
 (``latent_codes.png``).
 """
