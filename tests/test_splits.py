@@ -198,3 +198,22 @@ def test_encoding_reads_the_test_split_unless_told(data, tmp_path, capsys):
                      "--output", str(tmp_path / "z.npy"), *extra]) == 0
         assert f"encoded {count} inputs (8, 8, 1) ({split} split of" in capsys.readouterr().out
         assert np.load(tmp_path / "z.npy").shape == (count, 2)
+
+
+def test_evaluate_probes_a_keras_layout_file_on_its_own_train_split(tmp_path):
+    import zoo
+    from zoo.data import datasets as zdata
+    from zoo.evaluation.evaluate import evaluate
+    from zoo.models.metrics import linear_probe
+
+    x, y = zdata.load_sample("mnist")
+    path = tmp_path / "k.npz"
+    np.savez(path, x_train=x[:600], y_train=y[:600], x_test=x[600:800], y_test=y[600:800])
+    model = zoo.load_pretrained("ae_dense.mnist")
+    got = evaluate(model, str(path))
+    assert got["split"] == "test" and got["n_test"] == 200
+    assert got["probe_split"] == "the file's train split (600 examples)"
+    expected = linear_probe(model.encode(x[:600]), y[:600], model.encode(x[600:800]), y[600:800])
+    assert got["probe_accuracy"] == pytest.approx(expected, abs=1e-12)
+    # The train split scored: the probes hold out a seeded 20% of it, as for any labelled file without a test split.
+    assert evaluate(model, str(path), split="train")["probe_split"].startswith("seeded 480/120")

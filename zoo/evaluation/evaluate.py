@@ -40,6 +40,17 @@ def _probe_split(data, probe: bool, seed: int) -> tuple | None:
     return order[:cut], order[cut:]
 
 
+def _file_train_split(spec, data, probe: bool, model: Autoencoder, data_dir):
+    """A labelled file's own train split for the probes when its test split is scored (keras.datasets layout), else None."""
+    if not probe or data.split != "test" or data.y is None:
+        return None
+    size, color = image_read_options(model.data_shape)
+    train = spec.load("train", data_dir=data_dir, image_size=size, color=color)
+    if train.y is None or len(np.unique(train.y)) < 2:
+        return None
+    return train
+
+
 def _test_data(model: Autoencoder, dataset: str, split: str | None, data_dir, download: bool):
     """The examples evaluation scores (:meth:`zoo.data.datasets.DataSpec.load`, default the test split)."""
     size, color = image_read_options(model.data_shape)
@@ -64,8 +75,10 @@ def evaluate(
         model: A trained :class:`zoo.Autoencoder`.
         dataset: ``"mnist"``, ``"fashion_mnist"``, ``"sample:NAME"`` (bundled 1k, no probe),
             or a path (``.npz`` with ``x`` and optional labels ``y``, ``.npy``, ``.csv``,
-            an image folder): every example is scored; with labels, the probes fit on a
-            seeded 80% of them and score the other 20%; without labels there is no probe.
+            an image folder): every example is scored. With labels the probes fit on the
+            file's train split when it has one (``keras.datasets`` layout, test split scored),
+            else on a seeded 80% of the scored examples, scoring the other 20%; without
+            labels there is no probe.
         data_dir: Folder holding ``<dataset>.npz``.
         probe: Also fit the linear probes (needs the train split, or labels).
         seed: Seeds the corruption and VAE sample and the probes.
@@ -81,12 +94,13 @@ def evaluate(
     """
     spec = zdata.parse_data_spec(dataset)
     data = _test_data(model, dataset, split, data_dir, download)
-    x_test, y_test, rows = data.x, data.y, None
+    x_test, y_test, rows, probe_train = data.x, data.y, None, None
     if spec.kind == "sample" or (spec.kind == "dataset" and data.split != "test"):
         probe = False  # the probes fit on the train split: scored on the test split only
     elif spec.kind == "path":
-        rows = _probe_split(data, probe, seed)
-        probe = rows is not None
+        probe_train = _file_train_split(spec, data, probe, model, data_dir)
+        rows = None if probe_train is not None else _probe_split(data, probe, seed)
+        probe = probe_train is not None or rows is not None
     x_test = model.prepare_input(x_test, f"--dataset {dataset}")
     out: dict = {"dataset": str(spec), "split": data.split, "n_test": int(len(x_test))}
     if data.notes:
@@ -106,7 +120,11 @@ def evaluate(
         bar.start(names[2])
         flat = codes.reshape(len(codes), -1)
         if rows is None:
-            x_train, y_train = zdata.load_dataset(spec.name, "train", data_dir, download)
+            if probe_train is not None:  # a keras.datasets-layout file: its own train split, as for a known dataset
+                x_train, y_train = probe_train.x, probe_train.y
+                out["probe_split"] = f"the file's train split ({len(x_train):,} examples)"
+            else:
+                x_train, y_train = zdata.load_dataset(spec.name, "train", data_dir, download)
             x_train = model.prepare_input(x_train, f"--dataset {dataset} (train split)")
             z_train = model.encode(x_train, batch_size=batch_size).reshape(len(x_train), -1)
             z_test, x_probe_test, y_probe_test = flat, x_test, y_test
