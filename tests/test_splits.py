@@ -217,3 +217,17 @@ def test_evaluate_probes_a_keras_layout_file_on_its_own_train_split(tmp_path):
     assert got["probe_accuracy"] == pytest.approx(expected, abs=1e-12)
     # The train split scored: the probes hold out a seeded 20% of it, as for any labelled file without a test split.
     assert evaluate(model, str(path), split="train")["probe_split"].startswith("seeded 480/120")
+
+
+@pytest.mark.parametrize("color", ["gray", "rgb"])
+def test_16_bit_images_are_scaled_to_8_bits_not_clamped(tmp_path, color):
+    from zoo.data.images import read_image
+
+    wide = (np.arange(16).reshape(4, 4) * 4000).astype(np.uint16)  # 0 .. 60000
+    Image.fromarray(wide).save(tmp_path / "w.png")
+    assert Image.open(tmp_path / "w.png").mode == "I;16"
+    got = read_image(tmp_path / "w.png", (4, 4), grayscale=color == "gray")
+    expected = np.round(wide * (255.0 / 65535)).astype(np.uint8)
+    np.testing.assert_array_equal(got[..., 0], expected)
+    if color == "rgb":
+        np.testing.assert_array_equal(got, np.repeat(expected[..., None], 3, axis=-1))

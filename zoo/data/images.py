@@ -159,6 +159,27 @@ def plan_images(files: list[Path], size: tuple[int, int] | None = None, color: s
     return ImagePlan(size, color, tuple(notes))
 
 
+#: PIL modes of integer pixels wider than 8 bits, which ``Image.convert`` clamps at 255 instead of scaling.
+_WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def _eight_bit(img):
+    """A 16-bit (or 32-bit integer) grayscale image scaled to 8 bits: ``round(v * 255 / 65535)``.
+
+    PIL's ``convert("L")`` clamps such pixels at 255, which turns every pixel above 255 of a 16-bit
+    image white. A mode ``"I"`` image whose pixels all lie in 0..255 is left as it is.
+    """
+    from PIL import Image
+
+    if img.mode not in _WIDE_MODES:
+        return img
+    pixels = np.asarray(img, dtype=np.float64)
+    if img.mode == "I" and pixels.max(initial=0) <= 255:
+        return img
+    top = 65535.0 if img.mode != "I" or pixels.max(initial=0) <= 65535 else float(pixels.max())
+    return Image.fromarray(np.clip(np.round(pixels * (255.0 / top)), 0, 255).astype(np.uint8), "L")
+
+
 def read_image(path: str | os.PathLike, size: tuple[int, int], grayscale: bool) -> np.ndarray:
     """One image as uint8 ``(h, w, 1)`` (grayscale) or ``(h, w, 3)``, resized to ``size``; a broken one is named.
 
@@ -168,7 +189,7 @@ def read_image(path: str | os.PathLike, size: tuple[int, int], grayscale: bool) 
 
     try:
         with Image.open(path) as img:
-            img = img.convert("L" if grayscale else "RGB")
+            img = _eight_bit(img).convert("L" if grayscale else "RGB")
             if img.size != (size[1], size[0]):
                 img = img.resize((size[1], size[0]), Image.BILINEAR)
             pixels = np.asarray(img, dtype=np.uint8)
