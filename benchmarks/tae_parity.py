@@ -22,7 +22,6 @@ zoo has them, else from ``--checkpoints`` through ``zoo.pretrained.convert.load_
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import json
 import os
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.results_io import RESULTS, write_json
+from zoo.utils.integrity import sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ("china.jpg", "flower.jpg")
@@ -81,11 +81,6 @@ def live_images(size: tuple[int, int]) -> np.ndarray:
 def stored_images() -> dict[str, np.ndarray]:
     """The stored crops (1, h, w, 3) uint8 by size key, from 1/4-scale photographs."""
     return {key: centre_crop(photo(name, 4), size)[None] for key, name, size in STORED_CROPS}
-
-
-def sha256(path: str | os.PathLike) -> str:
-    """SHA-256 hex digest of a file."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 # --- the PyTorch side -------------------------------------------------------------------------------------------

@@ -19,17 +19,19 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from zoo.pretrained import PRETRAINED_DIR, Card, config_sha256, load_pretrained, sha256
+from zoo.utils.atomic import atomic_path, write_text_atomic
 
 #: Variant -> builder and its arguments; a checkpoint's file name starts with the variant.
 VARIANTS: dict[str, dict] = {
@@ -193,36 +195,11 @@ def stored_state_dict(network) -> dict[str, np.ndarray]:
     return out
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Write ``path`` through a temporary file in its folder (same suffixes), fsync it, then return the temp path."""
-    tmp = path.with_name(f".tmp{os.getpid()}-{path.name}")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
-
-
-def _commit(pending: list[tuple[Path, Path]]) -> None:
-    """Rename every temporary file onto its target (the card last), then fsync the folder."""
-    for tmp, path in pending:
-        os.replace(tmp, path)
-    fd = os.open(pending[-1][1].parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_card(card: Card, path: str | os.PathLike) -> Path:
     """Write ``card`` as JSON to ``path`` atomically (temporary file, fsync, rename)."""
     path = Path(path)
     text = json.dumps(card.to_dict(), indent=2, default=list) + "\n"
-    _commit([(_atomic_write(path, lambda tmp: tmp.write_text(text)), path)])
-    return path
+    return write_text_atomic(path, text)
 
 
 def _check_files(encoder, decoder, variant: str | None) -> tuple[str, dict[str, Path]]:
@@ -314,19 +291,19 @@ def convert_checkpoint(encoder: str | os.PathLike, decoder: str | os.PathLike | 
         load_state_dict(stored.components[part], state, source=str(files[part]))
 
     out.mkdir(parents=True, exist_ok=True)
-    pending = [(_atomic_write(targets[p], stored.components[p].save_weights), targets[p]) for p in files]
-    if not (out / LICENCE_FILE).exists():
-        pending.append((_atomic_write(out / LICENCE_FILE, lambda t: shutil.copyfile(PRETRAINED_DIR / LICENCE_FILE, t)),
-                        out / LICENCE_FILE))
-    weights = {p: {"file": targets[p].name, "sha256": sha256(tmp), "bytes": tmp.stat().st_size}
-               for (tmp, _), p in zip(pending, files, strict=False)}
-    card = _card(name, variant, files, states, weights, weights_dtype, commit, repository, command, out)
-    card = Card(**{**card.__dict__, "notes": " ".join(filter(None, [card.notes, note]))})
-    card.training["wall_time_s"] = round(time.perf_counter() - start, 2)
-    card.extra["config_sha256"] = config_sha256(card.to_dict())
-    text = json.dumps(card.to_dict(), indent=2, default=list) + "\n"
-    pending.append((_atomic_write(card_file, lambda tmp: tmp.write_text(text)), card_file))
-    _commit(pending)
+    with contextlib.ExitStack() as stack:  # every file or none: an error removes every temporary file
+        card_temp = stack.enter_context(atomic_path(card_file))  # entered first, so renamed last
+        temps = {part: stack.enter_context(atomic_path(targets[part])) for part in files}
+        for part, temp in temps.items():
+            stored.components[part].save_weights(temp)
+        if not (out / LICENCE_FILE).exists():
+            shutil.copyfile(PRETRAINED_DIR / LICENCE_FILE, stack.enter_context(atomic_path(out / LICENCE_FILE)))
+        weights = {p: {"file": targets[p].name, "sha256": sha256(t), "bytes": t.stat().st_size} for p, t in temps.items()}
+        card = _card(name, variant, files, states, weights, weights_dtype, commit, repository, command, out)
+        card = Card(**{**card.__dict__, "notes": " ".join(filter(None, [card.notes, note]))})
+        card.training["wall_time_s"] = round(time.perf_counter() - start, 2)
+        card.extra["config_sha256"] = config_sha256(card.to_dict())
+        card_temp.write_text(json.dumps(card.to_dict(), indent=2, default=list) + "\n")
 
     for part, state in states.items():  # the files as written hold exactly the converted values
         stored.components[part].load_weights(targets[part])
