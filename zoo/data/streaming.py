@@ -32,7 +32,7 @@ import numpy as np
 
 from zoo.data.images import IMAGE_SUFFIXES, list_images, plan_images, read_image
 from zoo.utils.inputs import PIXEL_MAX, check_input_shape_of
-from zoo.utils.integrity import sha256 as file_sha256
+from zoo.utils.integrity import sha256
 
 MANIFEST = "manifest.json"
 SHARD_SUFFIXES = (".npy", ".npz")
@@ -150,7 +150,7 @@ class Stream:
                 continue
             if not shard.path.is_file():
                 raise ValueError(f"{shard.path} is listed in {self.root / MANIFEST} but missing.")
-            if file_sha256(shard.path) != shard.sha256:
+            if sha256(shard.path) != shard.sha256:
                 raise ValueError(f"{shard.path} does not match its SHA-256 in {self.root / MANIFEST}: the shard "
                                  + "changed after it was packed. Pack the data again.")
 
@@ -366,4 +366,4 @@ def streams_when_training(stream: Stream) -> bool:
     return stream.nbytes > limit * 1e6
 
 
-__all__ = ["MANIFEST", "Shard", "Stream", "file_sha256", "open_stream", "streams_when_training"]
+__all__ = ["MANIFEST", "Shard", "Stream", "open_stream", "streams_when_training"]
