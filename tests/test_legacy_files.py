@@ -105,3 +105,18 @@ def test_unknown_aezoo_name_still_fails_as_keras_says():
         keras.saving.deserialize_keras_object({"class_name": "NoSuchLayer", "registered_name": "aezoo>NoSuchLayer",
                                                "module": "zoo.nowhere", "config": {}})
 
+
+
+def test_a_sparse_file_loads_after_the_head_module_was_imported_first(tmp_path):
+    """With the head classes registered before the load (here by ``import zoo.anomaly``), the registry hook never
+    fires; the sparse head's regularizer must still be found."""
+    path = tmp_path / "sparse_l1_dense.keras"
+    tiny_model("sparse_l1_dense").save(path)
+    code = textwrap.dedent(f"""
+        import keras, zoo, zoo.anomaly
+        print(type(keras.saving.load_model({str(path)!r})).__name__)
+    """)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "Autoencoder"

@@ -22,7 +22,9 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from zoo.models import backend, metrics
+# regularizers: ActivityPenalty's configs name aezoo regularizers, which Keras' regularizer lookup does not find
+# through zoo.utils.keras_hook's registry hook; importing them here registers them wherever the head is.
+from zoo.models import backend, metrics, regularizers  # noqa: F401
 from zoo.models.losses import gaussian_kl
 from zoo.utils.checks import check_non_negative
 
